@@ -1,0 +1,1 @@
+//! The MQTT wire contract between a home gateway and the server.
