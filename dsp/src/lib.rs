@@ -3,11 +3,12 @@
 //! The library does no I/O: callers feed samples and get beats and derived measures back.
 //! Every streaming stage sets up its memory when a stream starts and never allocates per sample.
 //!
-//! # Layout
-//! - [`beat`]: the sampling rate and a detected beat, shared by every stage.
+//! - [`beat`]: the sampling rate and beat types every stage shares.
+//! - [`wfdb`]: reading PhysioNet WFDB records (headers, signals, annotations) from bytes.
 //! - [`synth`]: synthetic ECG with ground truth (tests, the gateway simulator, load benchmarks).
 
 pub mod beat;
 pub mod synth;
+pub mod wfdb;
 
 pub use beat::{Beat, SampleRate};

@@ -1,0 +1,94 @@
+//! Loading WFDB records from a folder: the only place the tools touch the file system.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use mimamori_dsp::SampleRate;
+use mimamori_dsp::wfdb::{Annotation, Header, decode_signal_file, parse_annotations};
+
+/// The lead the tools analyse unless told otherwise.
+pub(crate) const DEFAULT_LEAD: &str = "MLII";
+
+/// One lead of one record, with its reference annotations when the folder has them.
+#[derive(Debug)]
+pub(crate) struct Record {
+    /// Record name (`101`).
+    pub(crate) name: String,
+    /// Sampling rate of the lead.
+    pub(crate) sample_rate: SampleRate,
+    /// The lead's samples in ADC units.
+    pub(crate) samples_adu: Vec<i32>,
+    /// ADC units per millivolt (the header's gain).
+    pub(crate) adu_per_mv: f64,
+    /// Annotations from `<name>.atr`, when that file exists.
+    pub(crate) annotations: Option<Vec<Annotation>>,
+}
+
+/// Names of the records in `dir` (every `*.hea`), sorted.
+pub(crate) fn record_names(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("while listing {}", dir.display()))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("while listing {}", dir.display()))?
+            .path();
+        if path.extension().is_some_and(|ext| ext == "hea")
+            && let Some(stem) = path.file_stem().and_then(|stem| stem.to_str())
+        {
+            names.push(stem.to_owned());
+        }
+    }
+    if names.is_empty() {
+        bail!("no WFDB header (*.hea) in {}", dir.display());
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Loads lead `lead` of record `name` from `dir`, falling back to the first signal when the
+/// record has no signal of that name.
+pub(crate) fn load(dir: &Path, name: &str, lead: &str) -> anyhow::Result<Record> {
+    let header_path = dir.join(format!("{name}.hea"));
+    let text = std::fs::read_to_string(&header_path)
+        .with_context(|| format!("while reading {}", header_path.display()))?;
+    let header =
+        Header::parse(&text).with_context(|| format!("while parsing {}", header_path.display()))?;
+    let index = header.signal_named(lead).unwrap_or_else(|| {
+        eprintln!("record {name}: no signal named {lead}, using signal 0");
+        0
+    });
+    let Some(spec) = header.signals.get(index) else {
+        bail!("record {name} has no signals");
+    };
+    let data_path: PathBuf = dir.join(&spec.file_name);
+    let bytes = std::fs::read(&data_path)
+        .with_context(|| format!("while reading {}", data_path.display()))?;
+    let signals = decode_signal_file(&header, &spec.file_name, &bytes)
+        .with_context(|| format!("while decoding {}", data_path.display()))?;
+    let samples_adu = signals
+        .into_iter()
+        .find(|decoded| decoded.signal == index)
+        .map(|decoded| decoded.samples_adu)
+        .with_context(|| format!("signal {index} missing from {}", data_path.display()))?;
+
+    let annotation_path = dir.join(format!("{name}.atr"));
+    let annotations = match std::fs::read(&annotation_path) {
+        Ok(bytes) => Some(
+            parse_annotations(&bytes)
+                .with_context(|| format!("while parsing {}", annotation_path.display()))?,
+        ),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => {
+            return Err(error)
+                .with_context(|| format!("while reading {}", annotation_path.display()));
+        }
+    };
+    Ok(Record {
+        name: name.to_owned(),
+        sample_rate: header.sample_rate,
+        samples_adu,
+        adu_per_mv: spec.adc_gain_per_unit,
+        annotations,
+    })
+}
