@@ -4,9 +4,11 @@
 //! Every streaming stage sets up its memory when a stream starts and never allocates per sample.
 //!
 //! - [`beat`]: the sampling rate and beat types every stage shares.
+//! - [`qrs`]: the streaming QRS detector and the scoring of detections against annotations.
 //! - [`wfdb`]: reading PhysioNet WFDB records (headers, signals, annotations) from bytes.
 
 pub mod beat;
+pub mod qrs;
 pub mod wfdb;
 
 pub use beat::{Beat, SampleRate};
