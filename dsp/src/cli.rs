@@ -3,6 +3,4 @@
 pub(crate) mod bench;
 pub(crate) mod detect;
 pub(crate) mod eval;
-// Used by detect/eval/bench once they are wired to the detector (next commit).
-#[allow(dead_code)]
 pub(crate) mod record;

@@ -4,11 +4,15 @@
 //! Every streaming stage sets up its memory when a stream starts and never allocates per sample.
 //!
 //! - [`beat`]: the sampling rate and beat types every stage shares.
+//! - [`qrs`]: the streaming QRS detector and the scoring of detections against annotations.
 //! - [`wfdb`]: reading PhysioNet WFDB records (headers, signals, annotations) from bytes.
 //! - [`synth`]: synthetic ECG with ground truth (tests, the gateway simulator, load benchmarks).
 
 pub mod beat;
-pub mod synth;
+pub mod qrs;
 pub mod wfdb;
 
 pub use beat::{Beat, SampleRate};
+
+// Rhythm analysis: beats to RR, heart rate, HRV, events, AF and signal quality.
+pub mod synth;

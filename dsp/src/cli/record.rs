@@ -3,8 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use mimamori_dsp::SampleRate;
+use mimamori_dsp::qrs::QrsDetector;
 use mimamori_dsp::wfdb::{Annotation, Header, decode_signal_file, parse_annotations};
+use mimamori_dsp::{Beat, SampleRate};
 
 /// The lead the tools analyse unless told otherwise.
 pub(crate) const DEFAULT_LEAD: &str = "MLII";
@@ -12,8 +13,6 @@ pub(crate) const DEFAULT_LEAD: &str = "MLII";
 /// One lead of one record, with its reference annotations when the folder has them.
 #[derive(Debug)]
 pub(crate) struct Record {
-    /// Record name (`101`).
-    pub(crate) name: String,
     /// Sampling rate of the lead.
     pub(crate) sample_rate: SampleRate,
     /// The lead's samples in ADC units.
@@ -85,10 +84,46 @@ pub(crate) fn load(dir: &Path, name: &str, lead: &str) -> anyhow::Result<Record>
         }
     };
     Ok(Record {
-        name: name.to_owned(),
         sample_rate: header.sample_rate,
         samples_adu,
         adu_per_mv: spec.adc_gain_per_unit,
         annotations,
     })
+}
+
+/// Samples handed to the detector per call, as a live stream would deliver them (about 1 s).
+const CHUNK_SAMPLES: usize = 360;
+
+impl Record {
+    /// The lead's samples in millivolts.
+    pub(crate) fn samples_mv(&self) -> Vec<f32> {
+        self.samples_adu
+            .iter()
+            .map(|&adu| (f64::from(adu) / self.adu_per_mv) as f32)
+            .collect()
+    }
+
+    /// Sample indices of the reference beats (beat annotations only).
+    pub(crate) fn reference_beats(&self) -> Option<Vec<u64>> {
+        let annotations = self.annotations.as_ref()?;
+        Some(
+            annotations
+                .iter()
+                .filter(|a| a.code.is_beat())
+                .map(|a| a.sample)
+                .collect(),
+        )
+    }
+}
+
+/// Runs a fresh streaming detector over `samples` in live-sized chunks; beats sorted by R peak.
+pub(crate) fn detect_beats(sample_rate: SampleRate, samples: &[f32]) -> Vec<Beat> {
+    let mut detector = QrsDetector::new(sample_rate);
+    let mut beats = Vec::new();
+    for chunk in samples.chunks(CHUNK_SAMPLES) {
+        detector.push(chunk, |beat| beats.push(beat));
+    }
+    // Search-back beats arrive after later ones.
+    beats.sort_by_key(|beat| beat.r_peak);
+    beats
 }
