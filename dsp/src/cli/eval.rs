@@ -112,6 +112,5 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     );
     println!("worst record: {worst_name} (F1 {worst_f1:.2} %); match window ±{MATCH_WINDOW_MS} ms");
     println!("maxdel: largest detection delay of a primary (not late) beat, ms");
-    // Rhythm scores (cli/rhythm.rs) are printed after this table when that module provides them.
-    Ok(())
+    super::rhythm::print_af_scores(&args.records_dir, &args.lead)
 }
