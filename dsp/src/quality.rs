@@ -261,8 +261,9 @@ fn bin(d_mv: f32) -> usize {
         return 0;
     }
     let span = (HIST_HIGH_MV / HIST_LOW_MV).ln();
-    let i = ((d_mv / HIST_LOW_MV).ln() / span * (BINS - 1) as f32) as usize + 1;
-    i.min(BINS - 1)
+    // Clamped before the cast: an infinite difference (f32::MAX samples) lands in the top bin.
+    let i = ((d_mv / HIST_LOW_MV).ln() / span * (BINS - 1) as f32).min((BINS - 2) as f32);
+    i as usize + 1
 }
 
 fn bin_centre(i: usize) -> f32 {

@@ -4,7 +4,9 @@
 //! ([`Beat::late`]) arrive after later beats. [`RrTracker`] holds beats for a fixed *hold-back*
 //! before committing them in R-peak order, so a late beat lands between its neighbours and each RR
 //! interval is produced exactly once (never a long RR that a late beat later splits). A beat that
-//! arrives after its place was committed is dropped and counted, never double counted.
+//! arrives after its place was committed is dropped and counted, never double counted. A
+//! search-back beat is the less certain kind (after a long pause it can be a P wave), so it yields
+//! to a primary detection closer than the shortest plausible RR, whichever came first.
 //!
 //! Each interval is classified by the **20 % rule** of Malik et al. (Malik, Farrell, Cripps &
 //! Camm, "Heart rate variability in relation to prognosis after myocardial infarction: selection
@@ -74,9 +76,11 @@ pub struct RrCounters {
 pub struct RrTracker {
     hold_back: u64,
     duplicate: u64,
+    /// A search-back beat closer than this to a primary one is dropped.
+    min_plausible: u64,
     fs: f64,
-    /// Beats waiting for commitment, sorted by R peak.
-    pending: [u64; PENDING_CAPACITY],
+    /// Beats waiting for commitment (R peak, found by search-back), sorted by R peak.
+    pending: [(u64, bool); PENDING_CAPACITY],
     pending_len: usize,
     last_committed: Option<u64>,
     /// Last plausible RRs (ring), for the 20 % rule's reference.
@@ -92,8 +96,9 @@ impl RrTracker {
         Self {
             hold_back: u64::from(rate.samples_in_ms(HOLD_BACK_MS)),
             duplicate: u64::from(rate.samples_in_ms(DUPLICATE_MS)),
+            min_plausible: u64::from(rate.samples_in_ms(f64::from(MIN_PLAUSIBLE_RR_MS))),
             fs: rate.as_hz(),
-            pending: [0; PENDING_CAPACITY],
+            pending: [(0, false); PENDING_CAPACITY],
             pending_len: 0,
             last_committed: None,
             reference: [0.0; REFERENCE_LEN],
@@ -116,7 +121,7 @@ impl RrTracker {
     /// The newest R peak seen, committed or not.
     pub fn latest_beat(&self) -> Option<u64> {
         if self.pending_len > 0 {
-            Some(self.pending[self.pending_len - 1])
+            Some(self.pending[self.pending_len - 1].0)
         } else {
             self.last_committed
         }
@@ -125,25 +130,37 @@ impl RrTracker {
     /// Takes a beat from the detector, in whatever order it was found.
     pub fn push_beat(&mut self, beat: Beat) {
         let r = beat.r_peak;
-        if self
-            .last_committed
-            .is_some_and(|last| r <= last + self.duplicate)
+        let guard = if beat.late {
+            self.min_plausible
+        } else {
+            self.duplicate
+        };
+        if let Some(last) = self.last_committed
+            && r <= last + guard
         {
-            if self
-                .last_committed
-                .is_some_and(|last| r + self.duplicate > last)
-            {
+            if r + guard > last {
                 self.counters.duplicates += 1;
             } else {
                 self.counters.late_dropped += 1;
             }
             return;
         }
-        let at = self.pending[..self.pending_len].partition_point(|&p| p < r);
-        let near = |i: usize| self.pending[i].abs_diff(r) < self.duplicate;
-        if (at < self.pending_len && near(at)) || (at > 0 && near(at - 1)) {
-            self.counters.duplicates += 1;
-            return;
+        let at = self.pending[..self.pending_len].partition_point(|&(p, _)| p < r);
+        for i in [at.wrapping_sub(1), at] {
+            let Some(&(p, pending_late)) = self.pending[..self.pending_len].get(i) else {
+                continue;
+            };
+            let distance = p.abs_diff(r);
+            if distance < self.duplicate || (beat.late && distance < self.min_plausible) {
+                self.counters.duplicates += 1;
+                return;
+            }
+            if pending_late && !beat.late && distance < self.min_plausible {
+                // The primary detection replaces the search-back one.
+                self.counters.duplicates += 1;
+                self.pending[i] = (r, false);
+                return;
+            }
         }
         if self.pending_len == PENDING_CAPACITY {
             // Only a detector gone wild reports 24 beats in 3 s; keep the series moving.
@@ -151,7 +168,7 @@ impl RrTracker {
             return;
         }
         self.pending.copy_within(at..self.pending_len, at + 1);
-        self.pending[at] = r;
+        self.pending[at] = (r, beat.late);
         self.pending_len += 1;
     }
 
@@ -159,7 +176,7 @@ impl RrTracker {
     /// the next sample), calling `on_beat(r_peak, rr)` for each; `rr` is `None` for the first beat.
     pub fn advance(&mut self, position: u64, mut on_beat: impl FnMut(u64, Option<RrInterval>)) {
         let horizon = position.saturating_sub(self.hold_back);
-        let ready = self.pending[..self.pending_len].partition_point(|&p| p < horizon);
+        let ready = self.pending[..self.pending_len].partition_point(|&(p, _)| p < horizon);
         self.commit(ready, &mut on_beat);
     }
 
@@ -170,7 +187,7 @@ impl RrTracker {
 
     fn commit(&mut self, count: usize, on_beat: &mut impl FnMut(u64, Option<RrInterval>)) {
         for i in 0..count {
-            let r = self.pending[i];
+            let (r, _) = self.pending[i];
             let rr = self.last_committed.map(|start| self.classify(start, r));
             self.last_committed = Some(r);
             on_beat(r, rr);
@@ -306,6 +323,23 @@ mod tests {
         let classes: Vec<RrClass> = run(&mut tracker, &beats).iter().map(|r| r.class).collect();
         use RrClass::{Deviant as D, Normal as N};
         assert_eq!(classes, [N, N, N, N, D, D, D, N, N]);
+    }
+
+    #[test]
+    fn search_back_beat_yields_to_a_nearby_primary_beat() {
+        let rate = SampleRate::hz(1000.0);
+        let mut tracker = RrTracker::new(rate);
+        // After a 6-s pause, search-back picks the P wave 216 ms before the R wave.
+        let beats = [
+            beat(0, false),
+            beat(6000, false),
+            beat(11_784, true),
+            beat(12_000, false),
+            beat(12_800, false),
+        ];
+        let ends: Vec<u64> = run(&mut tracker, &beats).iter().map(|r| r.end).collect();
+        assert_eq!(ends, [6000, 12_000, 12_800]);
+        assert_eq!(tracker.counters().duplicates, 1);
     }
 
     #[test]
