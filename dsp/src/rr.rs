@@ -294,35 +294,36 @@ mod tests {
         assert_eq!((counters.duplicates, counters.late_dropped), (2, 1));
     }
 
+    /// Classes of the intervals of a series starting at sample 0, at 1 kHz.
+    fn classes(rr_ms: &[u64]) -> Vec<RrClass> {
+        let mut tracker = RrTracker::new(SampleRate::hz(1000.0));
+        let beats: Vec<Beat> = std::iter::once(0)
+            .chain(rr_ms.iter().scan(0, |t, rr| {
+                *t += rr;
+                Some(*t)
+            }))
+            .map(|t| beat(t, false))
+            .collect();
+        run(&mut tracker, &beats).iter().map(|r| r.class).collect()
+    }
+
     #[test]
     fn malik_rule_rejects_premature_beat_and_its_compensatory_pause() {
-        let rate = SampleRate::hz(1000.0);
-        let mut tracker = RrTracker::new(rate);
         // 800 ms rhythm, a PVC at 500 ms coupling and 1100 ms compensatory pause, then 800 ms.
-        let mut t = 0;
-        let mut beats = vec![beat(0, false)];
-        for rr in [800, 800, 800, 800, 500, 1100, 800, 800, 800] {
-            t += rr;
-            beats.push(beat(t, false));
-        }
-        let classes: Vec<RrClass> = run(&mut tracker, &beats).iter().map(|r| r.class).collect();
         use RrClass::{Deviant as D, Normal as N};
-        assert_eq!(classes, [N, N, N, N, D, D, N, N, N]);
+        assert_eq!(
+            classes(&[800, 800, 800, 800, 500, 1100, 800, 800, 800]),
+            [N, N, N, N, D, D, N, N, N]
+        );
     }
 
     #[test]
     fn sustained_rate_change_is_accepted_after_three_beats() {
-        let rate = SampleRate::hz(1000.0);
-        let mut tracker = RrTracker::new(rate);
-        let mut t = 0;
-        let mut beats = vec![beat(0, false)];
-        for rr in [1000, 1000, 1000, 1000, 600, 600, 600, 600, 600] {
-            t += rr;
-            beats.push(beat(t, false));
-        }
-        let classes: Vec<RrClass> = run(&mut tracker, &beats).iter().map(|r| r.class).collect();
         use RrClass::{Deviant as D, Normal as N};
-        assert_eq!(classes, [N, N, N, N, D, D, D, N, N]);
+        assert_eq!(
+            classes(&[1000, 1000, 1000, 1000, 600, 600, 600, 600, 600]),
+            [N, N, N, N, D, D, D, N, N]
+        );
     }
 
     #[test]
