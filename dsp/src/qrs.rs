@@ -65,7 +65,7 @@ const SEARCH_BACK_RR: f64 = 1.66;
 /// Mean RR assumed before any beat has been found.
 const INITIAL_RR_MS: f64 = 1000.0;
 /// While no beat is found past the search-back time, the signal level halves this often.
-const SIGNAL_DECAY_HALF_LIFE_MS: f64 = 1000.0;
+const SIGNAL_DECAY_HALF_LIFE_MS: f64 = 500.0;
 /// A beat whose integral peak is under this fraction of the signal level is held back until
 /// the T-wave window has passed, in case a much stronger QRS follows.
 const WEAK: f64 = 0.7;
@@ -78,6 +78,9 @@ const DOMINANCE: f64 = 1.0;
 const PRE_QRS_RR: f64 = 0.4;
 /// Beats reported later than this after their R peak are flagged late.
 const PRIMARY_DEADLINE_MS: f64 = 250.0;
+/// Weight of a beat recovered by search-back in the signal level (0.125 for primary beats):
+/// such a beat says the level is too high.
+const SEARCH_BACK_WEIGHT: f64 = 0.25;
 /// Peaks remembered for search-back (and during learning).
 const CANDIDATES: usize = 16;
 /// RR intervals averaged.
@@ -547,7 +550,7 @@ impl QrsDetector {
         if let Some((position, &peak)) = best {
             let mut rest = self.candidates;
             rest.drop_front(position + 1);
-            self.accept(peak, index, 0.25, true, on_beat);
+            self.accept(peak, index, SEARCH_BACK_WEIGHT, true, on_beat);
             // Keep the later peaks that are not part of the recovered beat's QRS.
             for &later in rest.as_slice() {
                 if later.r_peak >= peak.r_peak + self.timing.refractory {
