@@ -81,6 +81,8 @@ const PRIMARY_DEADLINE_MS: f64 = 250.0;
 /// Weight of a beat recovered by search-back in the signal level (0.125 for primary beats):
 /// such a beat says the level is too high.
 const SEARCH_BACK_WEIGHT: f64 = 0.25;
+/// A peak under this fraction of the threshold only updates the noise level.
+const NEGLIGIBLE: f64 = 0.1;
 /// Peaks remembered for search-back (and during learning).
 const CANDIDATES: usize = 16;
 /// RR intervals averaged.
@@ -208,6 +210,8 @@ pub struct QrsDetector {
     last_beat: Option<Peak>,
     rr: [f64; RR_HISTORY],
     rr_len: usize,
+    /// Mean of `rr`, or the initial guess before the first interval, in samples.
+    mean_rr: f64,
     /// A beat above threshold but weak, held back until it is clear no stronger QRS follows
     /// (which would make it a P wave or an artefact).
     pending: Option<Peak>,
@@ -246,6 +250,7 @@ impl QrsDetector {
             last_beat: None,
             rr: [0.0; RR_HISTORY],
             rr_len: 0,
+            mean_rr: timing.initial_rr,
             candidates: Peaks::default(),
             pending: None,
         }
@@ -284,6 +289,7 @@ impl QrsDetector {
         self.last_beat = None;
         self.rr = [0.0; RR_HISTORY];
         self.rr_len = 0;
+        self.mean_rr = self.timing.initial_rr;
         self.candidates = Peaks::default();
         self.pending = None;
     }
@@ -291,25 +297,29 @@ impl QrsDetector {
     /// Feeds the next samples of the stream (any gain, any chunk length) and calls `on_beat` for
     /// every beat found, in the order found. Non-finite samples are replaced by the last finite one.
     pub fn push(&mut self, samples: &[f32], mut on_beat: impl FnMut(Beat)) {
+        // The band-pass state lives in locals for the chunk so it stays in registers.
+        let (mut high_pass, mut low_pass) = (self.high_pass, self.low_pass);
         for &sample in samples {
-            self.step(sample, &mut on_beat);
+            let sample = if sample.is_finite() {
+                sample
+            } else {
+                self.last_finite
+            };
+            self.last_finite = sample;
+            if self.next_index == 0 {
+                // Start as if the first value had always been there: no step response.
+                high_pass.settle(f64::from(sample));
+            }
+            let band = low_pass.step(high_pass.step(f64::from(sample)));
+            self.step(sample, band, &mut on_beat);
         }
+        (self.high_pass, self.low_pass) = (high_pass, low_pass);
     }
 
-    fn step(&mut self, sample: f32, on_beat: &mut impl FnMut(Beat)) {
-        let sample = if sample.is_finite() {
-            sample
-        } else {
-            self.last_finite
-        };
-        self.last_finite = sample;
+    /// One sample: `sample` as received (finite), `band` after the band-pass.
+    fn step(&mut self, sample: f32, band: f64, on_beat: &mut impl FnMut(Beat)) {
         let index = self.next_index;
-        if index == 0 {
-            // Start the filters as if the first value had always been there: no step response.
-            self.high_pass.settle(f64::from(sample));
-        }
         self.raw.push(sample);
-        let band = self.low_pass.step(self.high_pass.step(f64::from(sample)));
         let earlier = self
             .band
             .get(index.wrapping_sub(self.timing.derivative))
@@ -357,7 +367,16 @@ impl QrsDetector {
             Some((top_index, top)) => {
                 if index - top_index >= self.timing.peak_hold || energy < 0.5 * top {
                     self.rising = None;
-                    (top > 0.0).then(|| self.locate(top_index, top))
+                    if top <= 0.0 {
+                        None
+                    } else if index >= self.timing.learning && top < NEGLIGIBLE * self.threshold() {
+                        // Far too small to be a beat, even after search-back halves the threshold:
+                        // count it as noise without the cost of locating it.
+                        self.noise_level = 0.125 * top + 0.875 * self.noise_level;
+                        None
+                    } else {
+                        Some(self.locate(top_index, top))
+                    }
                 } else {
                     None
                 }
@@ -401,10 +420,15 @@ impl QrsDetector {
             centre.saturating_sub(self.timing.r_search),
             centre + self.timing.r_search,
         )?;
-        (from..=to).max_by(|&a, &b| {
-            let deviation = |i| (f64::from(self.raw.get(i).unwrap_or(0.0)) - mean).abs();
-            deviation(a).total_cmp(&deviation(b)).then(b.cmp(&a))
-        })
+        // The first of equal extremes wins.
+        let (mut best, mut best_deviation) = (from, -1.0);
+        for i in from..=to {
+            let deviation = (f64::from(self.raw.get(i).unwrap_or(0.0)) - mean).abs();
+            if deviation > best_deviation {
+                (best, best_deviation) = (i, deviation);
+            }
+        }
+        Some(best)
     }
 
     fn threshold(&self) -> f64 {
@@ -412,11 +436,7 @@ impl QrsDetector {
     }
 
     fn mean_rr(&self) -> f64 {
-        if self.rr_len == 0 {
-            self.timing.initial_rr
-        } else {
-            self.rr[..self.rr_len].iter().sum::<f64>() / self.rr_len as f64
-        }
+        self.mean_rr
     }
 
     /// How soon after a weak beat a stronger peak must come to reveal the weak one as a P wave.
@@ -514,6 +534,7 @@ impl QrsDetector {
             }
             self.rr[self.rr_len] = rr;
             self.rr_len += 1;
+            self.mean_rr = self.rr[..self.rr_len].iter().sum::<f64>() / self.rr_len as f64;
         }
         self.last_beat = Some(peak);
         self.candidates = Peaks::default();

@@ -46,6 +46,7 @@ impl Biquad {
     }
 
     /// Filters one sample.
+    #[inline]
     pub(super) fn step(&mut self, x: f64) -> f64 {
         let y = self.b[0] * x + self.b[1] * self.x[0] + self.b[2] * self.x[1]
             - self.a[0] * self.y[0]
@@ -118,6 +119,8 @@ pub(super) struct History {
     values: Box<[f32]>,
     /// Absolute sample number of the next value to be pushed.
     next: u64,
+    /// Slot the next value goes to (kept beside `next` so pushing needs no division).
+    head: usize,
 }
 
 impl History {
@@ -126,19 +129,32 @@ impl History {
         Self {
             values: vec![0.0; len.max(1)].into_boxed_slice(),
             next: 0,
+            head: 0,
         }
     }
 
     pub(super) fn push(&mut self, value: f32) {
-        let len = self.values.len() as u64;
-        self.values[(self.next % len) as usize] = value;
+        self.values[self.head] = value;
+        self.head += 1;
+        if self.head == self.values.len() {
+            self.head = 0;
+        }
         self.next += 1;
     }
 
     /// The value pushed as sample `index`, if it is still remembered.
     pub(super) fn get(&self, index: u64) -> Option<f32> {
-        let len = self.values.len() as u64;
-        (index < self.next && self.next - index <= len).then(|| self.values[(index % len) as usize])
+        let len = self.values.len();
+        let back = usize::try_from(self.next.checked_sub(index)?).ok()?;
+        if back == 0 || back > len {
+            return None;
+        }
+        let slot = if self.head >= back {
+            self.head - back
+        } else {
+            self.head + len - back
+        };
+        Some(self.values[slot])
     }
 
     /// The remembered part of `[from, to]`, clamped, as an inclusive range.
@@ -152,6 +168,7 @@ impl History {
     pub(super) fn clear(&mut self) {
         self.values.fill(0.0);
         self.next = 0;
+        self.head = 0;
     }
 
     pub(super) fn heap_bytes(&self) -> usize {
@@ -163,6 +180,8 @@ impl History {
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct MovingAverage {
     window: Box<[f64]>,
+    /// 1 / window length: a multiply per sample instead of a divide.
+    scale: f64,
     pos: usize,
     sum: f64,
 }
@@ -171,11 +190,13 @@ impl MovingAverage {
     pub(super) fn new(len: usize) -> Self {
         Self {
             window: vec![0.0; len.max(1)].into_boxed_slice(),
+            scale: 1.0 / len.max(1) as f64,
             pos: 0,
             sum: 0.0,
         }
     }
 
+    #[inline]
     pub(super) fn step(&mut self, x: f64) -> f64 {
         self.sum += x - self.window[self.pos];
         self.window[self.pos] = x;
@@ -185,7 +206,7 @@ impl MovingAverage {
             // Re-add from scratch once per window so rounding from huge past values cannot linger.
             self.sum = self.window.iter().sum();
         }
-        self.sum / self.window.len() as f64
+        self.sum * self.scale
     }
 
     pub(super) fn clear(&mut self) {
