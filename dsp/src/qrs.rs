@@ -32,6 +32,9 @@
 
 mod filters;
 pub mod scoring;
+mod snapshot;
+
+pub use snapshot::SnapshotError;
 
 use crate::{Beat, SampleRate};
 use filters::{Biquad, History, MovingAverage};
@@ -172,7 +175,8 @@ impl Peaks {
 ///
 /// Feed samples in order with [`push`](Self::push) in chunks of any length; each beat is handed
 /// to a callback once. The gain and units of the samples do not matter: every threshold adapts.
-/// Cloning the detector snapshots its whole state; restoring is assigning the clone back.
+/// Cloning the detector snapshots its whole state in memory; [`snapshot`](Self::snapshot) and
+/// [`restore`](Self::restore) do the same through bytes, for checkpoints.
 ///
 /// ```
 /// use mimamori_dsp::{SampleRate, qrs::QrsDetector};
@@ -365,7 +369,7 @@ impl QrsDetector {
                 None
             }
             Some((top_index, top)) => {
-                if index - top_index >= self.timing.peak_hold || energy < 0.5 * top {
+                if index.saturating_sub(top_index) >= self.timing.peak_hold || energy < 0.5 * top {
                     self.rising = None;
                     if top <= 0.0 {
                         None
@@ -504,7 +508,8 @@ impl QrsDetector {
     fn flush_pending(&mut self, index: u64, on_beat: &mut impl FnMut(Beat)) {
         if let Some(pending) = self.pending
             // A QRS that could dominate it is confirmed at most the primary deadline after its R peak.
-            && index >= pending.r_peak + self.p_wave_window() + self.timing.primary_deadline
+            && index
+                >= pending.r_peak.saturating_add(self.p_wave_window() + self.timing.primary_deadline)
         {
             self.pending = None;
             self.accept(pending, index, 0.125, false, on_beat);
@@ -527,7 +532,7 @@ impl QrsDetector {
         };
         self.signal_level = weight * energy + (1.0 - weight) * self.signal_level;
         if let Some(last) = self.last_beat {
-            let rr = (peak.r_peak - last.r_peak) as f64;
+            let rr = peak.r_peak.saturating_sub(last.r_peak) as f64;
             if self.rr_len == RR_HISTORY {
                 self.rr.copy_within(1.., 0);
                 self.rr_len -= 1;
@@ -555,7 +560,7 @@ impl QrsDetector {
             return;
         }
         let limit = SEARCH_BACK_RR * self.mean_rr();
-        if ((index - last.energy_index) as f64) < limit {
+        if (index.saturating_sub(last.energy_index) as f64) < limit {
             return;
         }
         self.signal_level =
@@ -574,7 +579,7 @@ impl QrsDetector {
             self.accept(peak, index, SEARCH_BACK_WEIGHT, true, on_beat);
             // Keep the later peaks that are not part of the recovered beat's QRS.
             for &later in rest.as_slice() {
-                if later.r_peak >= peak.r_peak + self.timing.refractory {
+                if later.r_peak >= peak.r_peak.saturating_add(self.timing.refractory) {
                     self.candidates.push(later);
                 }
             }

@@ -39,3 +39,31 @@ proptest! {
         prop_assert_eq!(peaks.len(), beats.len(), "a beat reported twice");
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn damaged_snapshots_never_panic(
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        cut in any::<prop::sample::Index>(),
+        truncate in any::<bool>(),
+    ) {
+        let rate = SampleRate::hz(250.0);
+        let mut detector = QrsDetector::new(rate);
+        let wave: Vec<f32> = (0..3000).map(|i| if i % 200 < 6 { 1.0 } else { 0.0 }).collect();
+        detector.push(&wave, |_| {});
+        let mut bytes = Vec::new();
+        detector.snapshot(&mut bytes);
+        for (at, value) in flips {
+            let at = at.index(bytes.len());
+            bytes[at] = value;
+        }
+        if truncate {
+            bytes.truncate(cut.index(bytes.len()));
+        }
+        if let Ok(mut restored) = QrsDetector::restore(&bytes) {
+            restored.push(&wave, |_| {});
+        }
+    }
+}

@@ -226,3 +226,61 @@ fn state_fits_in_8_kib_at_every_rate() {
         assert!(bytes <= 8 * 1024, "{hz} Hz: {bytes} bytes");
     }
 }
+
+#[test]
+fn a_restored_byte_snapshot_continues_the_stream_exactly() {
+    for hz in RATES_HZ {
+        let rate = SampleRate::hz(hz);
+        let (samples, _) = SynthConfig::new(rate, 4)
+            .heart_rate_bpm(100.0)
+            .pvc_probability(0.1)
+            .generate_mv(40.0)
+            .unwrap();
+        let fresh = detect(rate, &samples, 500);
+        // Checkpoint at several points, including during learning and mid-beat.
+        for split in [1, 700, samples.len() / 3, samples.len() / 2 + 17] {
+            let mut detector = QrsDetector::new(rate);
+            let mut beats = Vec::new();
+            detector.push(&samples[..split], |beat| beats.push(beat));
+            let mut bytes = Vec::new();
+            detector.snapshot(&mut bytes);
+            drop(detector);
+            let mut restored = QrsDetector::restore(&bytes).unwrap();
+            restored.push(&samples[split..], |beat| beats.push(beat));
+            beats.sort_by_key(|beat| beat.r_peak);
+            assert_eq!(beats, fresh, "{hz} Hz, split at {split}");
+        }
+    }
+}
+
+#[test]
+fn damaged_snapshots_are_rejected_precisely() {
+    use mimamori_dsp::qrs::SnapshotError;
+    let mut bytes = Vec::new();
+    QrsDetector::new(SampleRate::hz(250.0)).snapshot(&mut bytes);
+    assert_eq!(
+        QrsDetector::restore(&bytes[..10]).unwrap_err(),
+        SnapshotError::Truncated(5)
+    );
+    assert_eq!(
+        QrsDetector::restore(b"nope").unwrap_err(),
+        SnapshotError::BadMagic
+    );
+    let mut versioned = bytes.clone();
+    versioned[4] = 9;
+    assert_eq!(
+        QrsDetector::restore(&versioned).unwrap_err(),
+        SnapshotError::UnsupportedVersion(9)
+    );
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert_eq!(
+        QrsDetector::restore(&longer).unwrap_err(),
+        SnapshotError::TrailingBytes(1)
+    );
+    // A snapshot from another rate has buffers of another size: its bytes no longer line up.
+    let mut other = Vec::new();
+    QrsDetector::new(SampleRate::hz(500.0)).snapshot(&mut other);
+    other[5..13].copy_from_slice(&250.0f64.to_le_bytes());
+    assert!(QrsDetector::restore(&other).is_err());
+}

@@ -69,6 +69,17 @@ impl Biquad {
         self.y = [0.0; 2];
     }
 
+    /// The state (last two inputs, last two outputs), for snapshots.
+    pub(super) fn state(&self) -> [f64; 4] {
+        [self.x[0], self.x[1], self.y[0], self.y[1]]
+    }
+
+    /// Restores a state taken with [`Self::state`].
+    pub(super) fn set_state(&mut self, state: [f64; 4]) {
+        self.x = [state[0], state[1]];
+        self.y = [state[2], state[3]];
+    }
+
     /// Complex frequency response at `hz`, as (re, im).
     fn response(&self, hz: f64, rate_hz: f64) -> (f64, f64) {
         let w = 2.0 * PI * hz / rate_hz;
@@ -171,6 +182,21 @@ impl History {
         self.head = 0;
     }
 
+    /// The stored values in slot order, the next sample number and the next slot, for snapshots.
+    pub(super) fn state(&self) -> (&[f32], u64, usize) {
+        (&self.values, self.next, self.head)
+    }
+
+    /// Restores a state taken with [`Self::state`]; `None` when it does not fit this history.
+    pub(super) fn set_state(&mut self, values: &[f32], next: u64, head: usize) -> Option<()> {
+        if values.len() != self.values.len() || head >= self.values.len() {
+            return None;
+        }
+        self.values.copy_from_slice(values);
+        (self.next, self.head) = (next, head);
+        Some(())
+    }
+
     pub(super) fn heap_bytes(&self) -> usize {
         std::mem::size_of_val(&*self.values)
     }
@@ -213,6 +239,21 @@ impl MovingAverage {
         self.window.fill(0.0);
         self.pos = 0;
         self.sum = 0.0;
+    }
+
+    /// The window in slot order, the next slot and the running sum, for snapshots.
+    pub(super) fn state(&self) -> (&[f64], usize, f64) {
+        (&self.window, self.pos, self.sum)
+    }
+
+    /// Restores a state taken with [`Self::state`]; `None` when it does not fit this window.
+    pub(super) fn set_state(&mut self, window: &[f64], pos: usize, sum: f64) -> Option<()> {
+        if window.len() != self.window.len() || pos >= self.window.len() {
+            return None;
+        }
+        self.window.copy_from_slice(window);
+        (self.pos, self.sum) = (pos, sum);
+        Some(())
     }
 
     pub(super) fn heap_bytes(&self) -> usize {
