@@ -136,7 +136,8 @@ impl Timing {
             r_search: samples(R_SEARCH_MS),
             baseline: samples(BASELINE_MS),
             filter_delay: filter_delay.round().max(0.0) as u64,
-            primary_deadline: samples(PRIMARY_DEADLINE_MS),
+            // Rounded down: a beat flagged on time must really be within the deadline.
+            primary_deadline: (PRIMARY_DEADLINE_MS * rate.as_hz() / 1000.0).floor() as u64,
             initial_rr: INITIAL_RR_MS * rate.as_hz() / 1000.0,
             signal_decay: 0.5f64.powf(1000.0 / (SIGNAL_DECAY_HALF_LIFE_MS * rate.as_hz())),
         }

@@ -32,8 +32,8 @@ pub enum AnnotationError {
         /// Byte offset of the word.
         offset: usize,
     },
-    /// A `SKIP` moves the time before sample 0.
-    #[error("time moves before the start of the record at byte {offset}")]
+    /// An annotation falls before sample 0.
+    #[error("annotation at byte {offset} falls before the start of the record")]
     NegativeTime {
         /// Byte offset of the word.
         offset: usize,
@@ -127,7 +127,7 @@ pub fn ventricular_flutter_episodes(annotations: &[Annotation]) -> Vec<std::ops:
 /// boundary, as WFDB's own reader does.
 pub fn parse_annotations(bytes: &[u8]) -> Result<Vec<Annotation>, AnnotationError> {
     let mut annotations: Vec<Annotation> = Vec::new();
-    let mut time: u64 = 0;
+    let mut time: i64 = 0;
     let (mut channel, mut num) = (0u8, 0i8);
     let mut offset = 0;
     while offset < bytes.len() {
@@ -146,9 +146,9 @@ pub fn parse_annotations(bytes: &[u8]) -> Result<Vec<Annotation>, AnnotationErro
                 let low_word = u32::from(read_word(bytes, offset + 2)?);
                 offset += 4;
                 let interval = ((high << 16) | low_word) as i32;
-                time = time
-                    .checked_add_signed(i64::from(interval))
-                    .ok_or(AnnotationError::NegativeTime { offset: at })?;
+                // The time may dip below zero between records: WFDB writers end their header
+                // block with `SKIP -1` followed by an increment of 1.
+                time = time.saturating_add(i64::from(interval));
             }
             NUM | SUB | CHN | AUX => {
                 let last = annotations
@@ -177,9 +177,11 @@ pub fn parse_annotations(bytes: &[u8]) -> Result<Vec<Annotation>, AnnotationErro
                 }
             }
             _ => {
-                time += u64::from(low);
+                time = time.saturating_add(i64::from(low));
+                let sample = u64::try_from(time)
+                    .map_err(|_| AnnotationError::NegativeTime { offset: at })?;
                 annotations.push(Annotation {
-                    sample: time,
+                    sample,
                     code: AnnotationCode(code),
                     subtype: 0,
                     channel,
@@ -235,6 +237,22 @@ mod tests {
         assert_eq!((annotations[3].subtype, annotations[3].channel), (0, 1));
         assert_eq!(annotations[3].code.symbol(), "B");
         assert!(annotations[1..].iter().all(|a| a.code.is_beat()));
+    }
+
+    #[test]
+    fn a_skip_below_zero_then_back_is_accepted() {
+        // How wfdb-python and WFDB close the `## time resolution` header block.
+        let mut bytes = Vec::from(word(AnnotationCode::NOTE.0, 0));
+        bytes.extend(word(AUX, 4));
+        bytes.extend(b"## x");
+        bytes.extend(word(SKIP, 0));
+        bytes.extend([0xff; 4]);
+        bytes.extend(word(0, 1));
+        bytes.extend(word(1, 5));
+        let annotations = parse_annotations(&bytes).unwrap();
+        let samples: Vec<u64> = annotations.iter().map(|a| a.sample).collect();
+        assert_eq!(samples, [0, 0, 5]);
+        assert_eq!(annotations.iter().filter(|a| a.code.is_beat()).count(), 1);
     }
 
     #[test]
