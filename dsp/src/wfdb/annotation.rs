@@ -302,9 +302,10 @@ mod tests {
         let mut backwards = Vec::from(word(SKIP, 0));
         backwards.extend(0xffffu16.to_le_bytes());
         backwards.extend(0xfff0u16.to_le_bytes());
+        backwards.extend(word(1, 3));
         assert_eq!(
             parse_annotations(&backwards),
-            Err(AnnotationError::NegativeTime { offset: 0 })
+            Err(AnnotationError::NegativeTime { offset: 6 })
         );
     }
 }
