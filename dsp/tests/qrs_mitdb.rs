@@ -63,14 +63,7 @@ fn score_record(dir: &Path, name: &str) -> (Score, Score) {
         *error = rate.ms_of_samples(*error as f64).round() as i64;
     }
     let episodes = ventricular_flutter_episodes(&annotations);
-    let outside = |samples: &[u64]| -> Vec<u64> {
-        samples
-            .iter()
-            .copied()
-            .filter(|s| !episodes.iter().any(|e| e.contains(s)))
-            .collect()
-    };
-    let ec57 = Score::compare(&outside(&reference), &outside(&detected), window);
+    let ec57 = Score::compare_excluding(&reference, &detected, window, &episodes);
     (strict, ec57)
 }
 

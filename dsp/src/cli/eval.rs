@@ -64,17 +64,11 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             .as_deref()
             .map(ventricular_flutter_episodes)
             .unwrap_or_default();
-        let outside = |samples: &[u64]| -> Vec<u64> {
-            samples
-                .iter()
-                .copied()
-                .filter(|s| !episodes.iter().any(|e| e.contains(s)))
-                .collect()
-        };
-        let ec57 = Score::compare(
-            &outside(&reference),
-            &outside(&detected),
+        let ec57 = Score::compare_excluding(
+            &reference,
+            &detected,
             u64::from(rate.samples_in_ms(MATCH_WINDOW_MS)),
+            &episodes,
         );
         if worst_ec57
             .as_ref()
