@@ -31,6 +31,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// A SIGHUP reload is handled on the broker's next loop turn.
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Mosquitto logs this once its signal handlers are in place, after binding its listeners: a
+/// SIGHUP before that would kill it, so connections alone do not mean ready.
+const RUNNING_LOG_SUFFIX: &str = " running";
 /// Mosquitto logs this before it re-reads passwords and ACL, in the same loop turn, so a client
 /// connecting after the line appears is checked against the new files.
 const RELOAD_LOG_LINE: &str = "Reloading config.";
@@ -303,6 +306,7 @@ impl Mosquitto {
     /// Spawns the broker on the configured ports and waits until both listeners accept.
     fn launch(&mut self) -> Result<()> {
         self.user.take_ownership(&self.dir)?;
+        let runs_before = running_lines(&self.log());
         let stderr_path = self.dir.join("stderr.log");
         let stderr = File::options()
             .create(true)
@@ -334,7 +338,10 @@ impl Mosquitto {
                     log_tail: log_tail(&self.dir),
                 });
             }
-            Ok((accepts_connections(plain_port) && accepts_connections(tls_port)).then_some(()))
+            let ready = running_lines(&read_lossy(&self.dir.join("mosquitto.log"))) > runs_before
+                && accepts_connections(plain_port)
+                && accepts_connections(tls_port);
+            Ok(ready.then_some(()))
         });
         let failure = match ready {
             Ok(Some(())) => {
@@ -473,6 +480,13 @@ fn validate_username(username: &str) -> Result<()> {
 
 fn write_file(path: &Path, contents: &str) -> Result<()> {
     fs::write(path, contents).map_err(HarnessError::io(path))
+}
+
+/// How many times the log says the broker entered its main loop.
+fn running_lines(log: &str) -> usize {
+    log.lines()
+        .filter(|line| line.contains("mosquitto version") && line.ends_with(RUNNING_LOG_SUFFIX))
+        .count()
 }
 
 /// A whole (small) log file; empty when there is none yet.
