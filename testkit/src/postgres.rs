@@ -52,6 +52,8 @@ pub struct Postgres {
     dir: PathBuf,
     bin_dir: PathBuf,
     port: u16,
+    /// `server_version_num`, e.g. 150020.
+    server_version: u32,
     databases_created: AtomicU64,
     watchdog: Watchdog,
 }
@@ -112,14 +114,17 @@ impl Postgres {
         .map_err(HarnessError::io(&conf))?;
 
         let port = start_server(&dir, &bin_dir, &user)?;
-        let cluster = Self {
+        let mut cluster = Self {
             dir,
             bin_dir,
             port,
+            server_version: 0,
             databases_created: AtomicU64::new(0),
             watchdog,
         };
         cluster.psql("template1", "CREATE EXTENSION IF NOT EXISTS timescaledb")?;
+        let version = cluster.psql("template1", "SHOW server_version_num")?;
+        cluster.server_version = version.trim().parse().unwrap_or(0);
         tracing::debug!(
             port,
             elapsed_ms = started.elapsed().as_millis(),
@@ -147,7 +152,14 @@ impl Postgres {
     pub fn create_database(&self) -> Result<String> {
         let number = self.databases_created.fetch_add(1, Ordering::Relaxed);
         let name = format!("test_{}_{number}", std::process::id());
-        self.psql("postgres", &format!("CREATE DATABASE {name}"))?;
+        // FILE_COPY (PostgreSQL 15+) copies template1's files instead of WAL-logging every
+        // block: 0.4 s instead of 1.1 s here, and its checkpoint is cheap with fsync off.
+        let strategy = if self.server_version >= 150_000 {
+            " STRATEGY FILE_COPY"
+        } else {
+            ""
+        };
+        self.psql("postgres", &format!("CREATE DATABASE {name}{strategy}"))?;
         Ok(self.url_for(&name))
     }
 
@@ -161,7 +173,8 @@ impl Postgres {
         file_tail(&self.log_path())
     }
 
-    /// Runs one SQL statement with `psql` as role `postgres`.
+    /// Runs one SQL statement with `psql` as role `postgres`; returns its output, unaligned and
+    /// without headers (`SELECT 1` gives `"1\n"`).
     pub fn psql(&self, database: &str, sql: &str) -> Result<String> {
         let mut psql = Command::new(self.bin_dir.join("psql"));
         psql.args([
