@@ -12,6 +12,7 @@ use crate::error::{HarnessError, Result};
 use crate::ports::free_port;
 use crate::process::{ServiceUser, Watchdog, file_tail, run};
 use crate::scratch::ScratchDir;
+use crate::shared::get_or_start;
 
 /// Where Debian installs each major version's server binaries.
 const DEBIAN_PG_ROOT: &str = "/usr/lib/postgresql";
@@ -66,13 +67,7 @@ impl Postgres {
     /// database with [`create_database`](Self::create_database) so tests can run in parallel.
     pub fn shared() -> Result<&'static Postgres> {
         static SHARED: OnceLock<std::result::Result<Postgres, String>> = OnceLock::new();
-        SHARED
-            .get_or_init(|| Postgres::start().map_err(|error| error.to_string()))
-            .as_ref()
-            .map_err(|message| HarnessError::SharedStartFailed {
-                service: "postgres",
-                message: message.clone(),
-            })
+        get_or_start(&SHARED, "postgres", Postgres::start)
     }
 
     /// Starts a cluster of its own, for tests that stop, crash or reconfigure it.

@@ -107,19 +107,46 @@ async fn connect_backend(broker: &Mosquitto, client_id: &str) -> Client {
     Client::connect(options).await.expect("backend connects")
 }
 
+/// Adds gateway user `name` and connects it with client id `name`.
+async fn connect_gateway(broker: &Mosquitto, name: &str, transport: Transport) -> Client {
+    let credentials = broker.add_gateway(name).expect("add gateway user");
+    let options = broker
+        .mqtt_options(name, &credentials, transport)
+        .expect("options");
+    Client::connect(options).await.expect("gateway connects")
+}
+
+#[track_caller]
+fn assert_message(publish: &Publish, topic: &str, payload: &[u8]) {
+    assert_eq!(
+        (publish.topic.as_str(), &publish.payload[..]),
+        (topic, payload)
+    );
+}
+
+/// Asserts that the next message `client` receives is `marker` on `topic`, and that nothing
+/// follows within the silence window: a message the ACL let through would have come before the
+/// marker (see each caller for why), or at the latest right after it.
+async fn assert_only_marker_arrives(client: &mut Client, topic: &str) {
+    let first = client
+        .next_publish(EXPECTED_WITHIN)
+        .await
+        .expect("marker arrives");
+    assert_message(&first, topic, b"marker");
+    let straggler = client.next_publish(SILENCE_WINDOW).await;
+    assert!(
+        straggler.is_none(),
+        "delivered outside the ACL: {straggler:?}"
+    );
+}
+
 #[tokio::test]
 async fn gateway_over_tls_reaches_backend() {
     let broker = start_broker();
-    let gateway = broker.add_gateway("gw-1").expect("add gateway user");
     let mut backend = connect_backend(&broker, "server").await;
     backend.subscribe("mimamori/v1/gw/+/#").await;
+    let mut gateway = connect_gateway(&broker, "gw-1", Transport::Tls).await;
 
-    let options = broker
-        .mqtt_options("gw-1", &gateway, Transport::Tls)
-        .expect("options");
-    let mut gateway = Client::connect(options)
-        .await
-        .expect("gateway connects over TLS");
     gateway
         .publish_acked("mimamori/v1/gw/gw-1/obs", b"spo2=97")
         .await;
@@ -128,8 +155,7 @@ async fn gateway_over_tls_reaches_backend() {
         .next_publish(EXPECTED_WITHIN)
         .await
         .expect("backend receives");
-    assert_eq!(received.topic, "mimamori/v1/gw/gw-1/obs");
-    assert_eq!(&received.payload[..], b"spo2=97");
+    assert_message(&received, "mimamori/v1/gw/gw-1/obs", b"spo2=97");
 }
 
 #[tokio::test]
@@ -140,10 +166,17 @@ async fn wrong_password_and_anonymous_logins_are_refused_as_not_authorised() {
         password: format!("{}x", gateway.password),
         ..gateway.clone()
     };
+    let mut attempts = vec![(
+        "anonymous",
+        MqttOptions::new("anon", "127.0.0.1", broker.plain_port()),
+    )];
     for transport in [Transport::Plain, Transport::Tls] {
         let options = broker
             .mqtt_options("gw-1", &wrong, transport)
             .expect("options");
+        attempts.push(("wrong password", options));
+    }
+    for (what, options) in attempts {
         let refusal = Client::connect(options).await.err();
         assert!(
             matches!(
@@ -152,62 +185,56 @@ async fn wrong_password_and_anonymous_logins_are_refused_as_not_authorised() {
                     ConnectReturnCode::NotAuthorized
                 ))
             ),
-            "{transport:?}: wrong password gave {refusal:?}"
+            "{what}: got {refusal:?}"
         );
     }
-    let anonymous = MqttOptions::new("anon", "127.0.0.1", broker.plain_port());
-    let refusal = Client::connect(anonymous).await.err();
-    assert!(
-        matches!(
-            refusal,
-            Some(ConnectionError::ConnectionRefused(
-                ConnectReturnCode::NotAuthorized
-            ))
-        ),
-        "anonymous login gave {refusal:?}"
-    );
 }
 
 #[tokio::test]
 async fn publish_outside_own_namespace_is_acked_but_never_delivered() {
     let broker = start_broker();
-    let gateway = broker.add_gateway("gw-1").expect("add gateway user");
     let mut backend = connect_backend(&broker, "server").await;
     backend.subscribe("mimamori/v1/gw/#").await;
-    let options = broker
-        .mqtt_options("gw-1", &gateway, Transport::Tls)
-        .expect("options");
-    let mut gateway = Client::connect(options).await.expect("gateway connects");
+    let mut gateway = connect_gateway(&broker, "gw-1", Transport::Tls).await;
 
     // MQTT 3.1.1 has no way to refuse a PUBLISH: the broker acks it, then drops it.
     gateway
         .publish_acked("mimamori/v1/gw/gw-2/obs", b"forged")
         .await;
-    // Mosquitto delivers one client's messages in order: had the forged one been forwarded, it
+    // Mosquitto forwards one client's messages in order: had the forged one been forwarded, it
     // would arrive before this marker.
     gateway
         .publish_acked("mimamori/v1/gw/gw-1/obs", b"marker")
         .await;
 
-    let first = backend
-        .next_publish(EXPECTED_WITHIN)
-        .await
-        .expect("marker arrives");
-    assert_eq!(
-        (first.topic.as_str(), &first.payload[..]),
-        ("mimamori/v1/gw/gw-1/obs", &b"marker"[..])
-    );
-    let straggler = backend.next_publish(SILENCE_WINDOW).await;
-    assert!(
-        straggler.is_none(),
-        "delivered outside the ACL: {straggler:?}"
-    );
+    assert_only_marker_arrives(&mut backend, "mimamori/v1/gw/gw-1/obs").await;
+}
+
+#[tokio::test]
+async fn gateway_never_receives_another_gateways_messages() {
+    let broker = start_broker();
+    let mut backend = connect_backend(&broker, "server").await;
+    let mut snoop = connect_gateway(&broker, "gw-1", Transport::Tls).await;
+    // Under 3.1.1 the broker grants this SUBSCRIBE; its ACL filters each delivery instead.
+    snoop.subscribe("mimamori/v1/gw/gw-2/#").await;
+    snoop.subscribe("mimamori/v1/gw/gw-1/#").await;
+    let mut other = connect_gateway(&broker, "gw-2", Transport::Tls).await;
+
+    other
+        .publish_acked("mimamori/v1/gw/gw-2/obs", b"private")
+        .await;
+    // The broker routed gw-2's message before acking it, so anything deliverable to gw-1 is
+    // queued ahead of this marker.
+    backend
+        .publish_acked("mimamori/v1/gw/gw-1/ack", b"marker")
+        .await;
+
+    assert_only_marker_arrives(&mut snoop, "mimamori/v1/gw/gw-1/ack").await;
 }
 
 #[tokio::test]
 async fn queued_message_for_offline_session_survives_kill9_and_restart() {
     let mut broker = start_broker();
-    let gateway = broker.add_gateway("gw-1").expect("add gateway user");
     let durable_backend = |broker: &Mosquitto| {
         let mut options = broker
             .mqtt_options("server-durable", broker.backend(), Transport::Plain)
@@ -222,10 +249,7 @@ async fn queued_message_for_offline_session_survives_kill9_and_restart() {
     backend.client.disconnect().await.expect("queue DISCONNECT");
     drop(backend);
 
-    let options = broker
-        .mqtt_options("gw-1", &gateway, Transport::Plain)
-        .expect("options");
-    let mut gateway = Client::connect(options).await.expect("gateway connects");
+    let mut gateway = connect_gateway(&broker, "gw-1", Transport::Plain).await;
     gateway
         .publish_acked("mimamori/v1/gw/gw-1/obs", b"queued")
         .await;
@@ -245,8 +269,5 @@ async fn queued_message_for_offline_session_survives_kill9_and_restart() {
         .next_publish(EXPECTED_WITHIN)
         .await
         .expect("queued message delivered");
-    assert_eq!(
-        (received.topic.as_str(), &received.payload[..]),
-        ("mimamori/v1/gw/gw-1/obs", &b"queued"[..])
-    );
+    assert_message(&received, "mimamori/v1/gw/gw-1/obs", b"queued");
 }
