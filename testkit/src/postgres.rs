@@ -74,6 +74,7 @@ impl Postgres {
     pub fn start() -> Result<Self> {
         let started = Instant::now();
         let bin_dir = find_bin_dir()?;
+        check_timescaledb_installed(&bin_dir)?;
         let user = ServiceUser::named("postgres")?;
         let dir = ScratchDir::new("mmk-pg-")?.keep();
         // From here on the watchdog owns the directory: whatever fails below, it is removed.
@@ -219,6 +220,19 @@ fn find_bin_dir() -> Result<PathBuf> {
         .max_by_key(|(major, _)| *major)
         .map(|(_, bin)| bin)
         .ok_or_else(not_installed)
+}
+
+/// Without the library the server refuses to start with a line in its log; say what to run.
+fn check_timescaledb_installed(bin_dir: &Path) -> Result<()> {
+    // Debian's layout: .../N/bin beside .../N/lib. Elsewhere (MIMAMORI_PG_BINDIR) we cannot tell
+    // cheaply, and the server's own error will do.
+    let Some(lib_dir) = bin_dir.parent().map(|n| n.join("lib")) else {
+        return Ok(());
+    };
+    if !lib_dir.is_dir() || lib_dir.join("timescaledb.so").is_file() {
+        return Ok(());
+    }
+    Err(HarnessError::TimescaleNotInstalled { searched: lib_dir })
 }
 
 /// On exit: stop the server if it runs (immediate: no checkpoint, test data only), remove the dir.
