@@ -36,6 +36,16 @@ pub const FIRST_SUPPORTED_YEAR: i32 = 2007;
 /// Last year whose holidays this module computes (the equinox approximation's range).
 pub const LAST_SUPPORTED_YEAR: i32 = 2099;
 
+// Evaluated at compile time, so the panics cannot happen at run time.
+const FIRST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(FIRST_SUPPORTED_YEAR, 1, 1) {
+    Some(d) => d,
+    None => panic!("invalid first supported day"),
+};
+const LAST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(LAST_SUPPORTED_YEAR, 12, 31) {
+    Some(d) => d,
+    None => panic!("invalid last supported day"),
+};
+
 /// Errors from the holiday calendar.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HolidayError {
@@ -290,21 +300,35 @@ pub fn holidays_in_year(year: i32) -> Result<Vec<Holiday>, HolidayError> {
     Ok(all)
 }
 
-/// Every supported year's holidays, indexed by date, for fast lookups (built once, ~1,700 entries).
+/// Every supported year's holidays, indexed by day for constant-time lookups (the coverage sweep
+/// asks once per minute of a year). Built once: ~1,700 holidays, a 34,000-entry day index.
 #[derive(Debug, Clone)]
 pub struct HolidayCalendar {
-    by_date: BTreeMap<NaiveDate, Holiday>,
+    /// Holidays in date order.
+    holidays: Vec<Holiday>,
+    /// For each day since 1 January of the first supported year: 0, or 1 + index in `holidays`.
+    by_day: Vec<u16>,
 }
 
 impl HolidayCalendar {
     /// Computes every year from 2007 to 2099.
     pub fn new() -> Self {
-        let by_date = (FIRST_SUPPORTED_YEAR..=LAST_SUPPORTED_YEAR)
+        let holidays: Vec<Holiday> = (FIRST_SUPPORTED_YEAR..=LAST_SUPPORTED_YEAR)
             .filter_map(|year| holidays_in_year(year).ok())
             .flatten()
-            .map(|h| (h.date, h))
             .collect();
-        Self { by_date }
+        let days = Self::day_index(LAST_DAY) + 1;
+        let mut by_day = vec![0_u16; days];
+        for (i, h) in holidays.iter().enumerate() {
+            // ~1,700 holidays: the index always fits in u16.
+            by_day[Self::day_index(h.date)] = u16::try_from(i + 1).unwrap_or(0);
+        }
+        Self { holidays, by_day }
+    }
+
+    /// Days since 1 January of the first supported year; callers check the year first.
+    fn day_index(date: NaiveDate) -> usize {
+        usize::try_from((date - FIRST_DAY).num_days()).unwrap_or(0)
     }
 
     /// The holiday on `date`, if it is one.
@@ -314,7 +338,10 @@ impl HolidayCalendar {
     /// would be a guess there.
     pub fn holiday(&self, date: NaiveDate) -> Result<Option<&Holiday>, HolidayError> {
         check_year(date.year())?;
-        Ok(self.by_date.get(&date))
+        let slot = self.by_day.get(Self::day_index(date)).copied().unwrap_or(0);
+        Ok(usize::from(slot)
+            .checked_sub(1)
+            .and_then(|i| self.holidays.get(i)))
     }
 
     /// Holidays from `from` to `to`, both inclusive, in date order.
@@ -328,11 +355,10 @@ impl HolidayCalendar {
     ) -> Result<impl Iterator<Item = &Holiday>, HolidayError> {
         check_year(from.year())?;
         check_year(to.year())?;
-        // BTreeMap::range panics on an inverted range; an inverted request simply yields nothing.
-        Ok((from <= to)
-            .then(|| self.by_date.range(from..=to).map(|(_, h)| h))
-            .into_iter()
-            .flatten())
+        let start = self.holidays.partition_point(|h| h.date < from);
+        Ok(self.holidays[start..]
+            .iter()
+            .take_while(move |h| h.date <= to))
     }
 }
 
