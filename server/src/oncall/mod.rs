@@ -7,9 +7,11 @@
 //! - [`rota`]: doctors, clinics, patients' primary clinics, and the on-call shifts.
 //! - [`route`]: the resolver the alert engine calls ([`route::OnCallResolver::who_to_call`]).
 //! - [`cli`]: the `calendar` and `oncall` subcommands.
+//! - [`handover`]: the one-page summary handed to a doctor who does not know the patient.
 
 pub mod cli;
 pub mod coverage;
+pub mod handover;
 pub mod holidays;
 pub mod rota;
 pub mod route;
