@@ -1,1 +1,3 @@
 //! mimamori server.
+
+pub mod alerts;
