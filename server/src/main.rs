@@ -3,7 +3,7 @@
 use std::io::Write as _;
 
 use clap::{Parser, Subcommand};
-use mimamori_server::oncall;
+use mimamori_server::{alerts, oncall};
 
 /// mimamori server: ingest, analysis, alerts, on-call routing.
 #[derive(Debug, Parser)]
@@ -19,6 +19,8 @@ enum Command {
     Calendar(oncall::cli::CalendarArgs),
     /// Print who covers a patient's alert at an instant, as JSON.
     Oncall(oncall::cli::OncallArgs),
+    /// Score NEWS2 from home measurements and print JSON.
+    News2(alerts::cli::News2Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -27,6 +29,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Calendar(args) => oncall::cli::calendar(&args, &mut stdout)?,
         Command::Oncall(args) => oncall::cli::oncall(&args, &mut stdout)?,
+        Command::News2(args) => writeln!(stdout, "{}", alerts::cli::news2_report(&args))?,
     }
     stdout.flush()?;
     Ok(())
