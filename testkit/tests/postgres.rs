@@ -108,8 +108,8 @@ async fn each_test_database_starts_empty() {
     assert!(!visible);
 }
 
-#[tokio::test]
-async fn dropping_a_cluster_stops_it_and_removes_its_directory() {
+#[test]
+fn dropping_a_cluster_stops_it_and_removes_its_directory() {
     let cluster = Postgres::start().expect("cluster starts");
     let (dir, port) = (cluster.dir().to_owned(), cluster.port());
     assert!(accepts_connections(port));
