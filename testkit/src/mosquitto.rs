@@ -13,7 +13,7 @@ use nix::unistd::Pid;
 
 use crate::error::{HarnessError, Result};
 use crate::ports::accepts_connections;
-use crate::process::{ServiceUser, Watchdog, describe, file_tail, run};
+use crate::process::{CleanUpWhen, ServiceUser, Watchdog, describe, file_tail, run};
 use crate::scratch::ScratchDir;
 use crate::tls::TestCa;
 use crate::wait::poll_blocking;
@@ -109,7 +109,7 @@ impl Mosquitto {
         let user = ServiceUser::named("mosquitto")?;
         let dir = ScratchDir::new("mmk-mq-")?.keep();
         // From here on the watchdog owns the directory: whatever fails below, it is removed.
-        let watchdog = Watchdog::spawn(WATCHDOG_CLEANUP, [&dir])?;
+        let watchdog = Watchdog::spawn(CleanUpWhen::OwnerGone, WATCHDOG_CLEANUP, [&dir])?;
         let mut broker = Self {
             backend: Credentials {
                 username: BACKEND_USER.to_owned(),
