@@ -201,6 +201,12 @@ impl Mosquitto {
         self.ca.ca_pem()
     }
 
+    /// A file holding [`ca_pem`](Self::ca_pem), for clients configured with a path. It lives in
+    /// the broker's directory, so as long as the broker does.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
     /// The CA behind the TLS port.
     pub fn ca(&self) -> &'static TestCa {
         self.ca

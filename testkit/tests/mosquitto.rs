@@ -156,6 +156,8 @@ async fn gateway_over_tls_reaches_backend() {
         .await
         .expect("backend receives");
     assert_message(&received, "mimamori/v1/gw/gw-1/obs", b"spo2=97");
+    let ca_file = std::fs::read_to_string(broker.ca_file()).expect("CA file for other clients");
+    assert_eq!(ca_file, broker.ca_pem());
 }
 
 #[tokio::test]
