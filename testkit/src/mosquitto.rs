@@ -6,6 +6,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::{Signal, kill};
@@ -93,6 +94,9 @@ pub struct Mosquitto {
     backend: Credentials,
     ca: &'static TestCa,
     child: Option<Child>,
+    /// Serialises [`add_user`](Self::add_user): `mosquitto_passwd` rewrites the whole file, and
+    /// each call counts reloads in the log.
+    users_lock: Mutex<()>,
     watchdog: Watchdog,
 }
 
@@ -122,6 +126,7 @@ impl Mosquitto {
             user,
             ca,
             child: None,
+            users_lock: Mutex::new(()),
             watchdog,
         };
         broker.write_static_files()?;
@@ -155,6 +160,11 @@ impl Mosquitto {
 
     /// Adds (or re-passwords) a user. Once this returns, the running broker accepts the login.
     pub fn add_user(&self, username: &str, password: &str) -> Result<Credentials> {
+        // A poisoned lock only means another add_user panicked; the file is still whole.
+        let _serialised = self
+            .users_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let credentials = Credentials {
             username: username.to_owned(),
             password: password.to_owned(),
