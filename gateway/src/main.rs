@@ -1,1 +1,2 @@
+//! `mimamori-gateway` command line.
 fn main() {}
