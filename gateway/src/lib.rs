@@ -4,3 +4,4 @@
 //! Layout:
 //! - [`devices`]: pure decoders, one module per device family, registered in [`devices::Profile`].
 pub mod devices;
+pub mod outbox;
