@@ -1,2 +1,24 @@
-//! `mimamori-gateway` command line.
-fn main() {}
+//! `mimamori-gateway`: the home gateway's command line.
+//!
+//! ```text
+//! mimamori-gateway decode --profile KIND HEX     decode one notification or frame, print JSON
+//! mimamori-gateway outbox status --dir DIR       what the outbox holds
+//! ```
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    cli::init_tracing();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
