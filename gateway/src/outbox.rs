@@ -656,6 +656,61 @@ struct ReadCursor {
     offset: u64,
 }
 
+/// The outbox shared by the producers (BLE sessions, simulator) and the publisher.
+///
+/// A std mutex, not an async one: every critical section is a short file operation and never
+/// spans an `.await`.
+#[derive(Debug)]
+pub struct SharedOutbox {
+    outbox: std::sync::Mutex<Outbox>,
+    appended: tokio::sync::Notify,
+}
+
+impl SharedOutbox {
+    /// Wraps an opened outbox.
+    pub fn new(outbox: Outbox) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            outbox: std::sync::Mutex::new(outbox),
+            appended: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Runs `f` with the outbox locked.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Outbox) -> R) -> R {
+        // A panic while holding the lock cannot leave the outbox inconsistent on disk (recovery
+        // handles any state), so a poisoned lock is used as is.
+        let mut guard = self
+            .outbox
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+
+    /// Appends wire bodies as one group commit and wakes the publisher. Returns their seqs.
+    pub fn store(
+        &self,
+        bodies: &[mimamori_wire::Body],
+    ) -> Result<std::ops::Range<u64>, OutboxError> {
+        let range = self.with(|o| {
+            let start = o.next_seq();
+            for body in bodies {
+                // Serialising a wire body cannot fail: it holds only plain data.
+                let payload = serde_json::to_vec(body).unwrap_or_default();
+                o.append(body.channel(), &payload)?;
+            }
+            o.sync()?;
+            Ok::<_, OutboxError>(start..o.next_seq())
+        })?;
+        self.appended.notify_one();
+        Ok(range)
+    }
+
+    /// Resolves after the next [`SharedOutbox::store`].
+    pub async fn appended(&self) {
+        self.appended.notified().await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
