@@ -2,6 +2,7 @@
 
 mod decode;
 mod outbox;
+mod simulate;
 
 use std::process::ExitCode;
 
@@ -19,6 +20,8 @@ pub struct Args {
 enum Command {
     /// Decode one notification (SIG profiles) or one frame (Viatom) and print it as JSON.
     Decode(decode::DecodeArgs),
+    /// Simulated homes publishing vitals and ECG through the real outbox and publisher.
+    Simulate(simulate::SimulateArgs),
     /// Inspect the durable outbox.
     #[command(subcommand)]
     Outbox(outbox::OutboxCommand),
@@ -39,5 +42,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Decode(a) => decode::run(a),
         Command::Outbox(c) => outbox::run(c),
+        Command::Simulate(a) => simulate::run(a),
     }
 }

@@ -5,8 +5,10 @@
 //! - [`devices`]: pure decoders, one module per device family, registered in [`devices::Profile`].
 //! - [`outbox`]: the durable, acknowledged queue every reading passes through.
 //! - [`publish`]: drains the outbox to MQTT, applies the server's end-to-end acks.
+//! - [`simulate`]: simulated homes publishing through the same outbox and publisher.
 //! - [`clock`]: whether the gateway clock is NTP-synchronised.
 pub mod clock;
 pub mod devices;
 pub mod outbox;
 pub mod publish;
+pub mod simulate;

@@ -3,6 +3,7 @@
 //! ```text
 //! mimamori-gateway decode --profile KIND HEX     decode one notification or frame, print JSON
 //! mimamori-gateway outbox status --dir DIR       what the outbox holds
+//! mimamori-gateway simulate --broker URL --patients N [--scenario FILE] [--speed X]
 //! ```
 
 mod cli;

@@ -14,6 +14,8 @@ use rumqttc::{AsyncClient, Event, Packet, QoS};
 
 #[derive(Debug, Default)]
 struct Stored {
+    /// Stored bodies by gateway (duplicates dropped), for tests that look at content.
+    bodies: HashMap<String, Vec<Body>>,
     /// (gateway, epoch) → stored seqs.
     seqs: HashMap<(String, Epoch), BTreeSet<u64>>,
     /// Deliveries, duplicates included.
@@ -29,6 +31,8 @@ pub struct AckingTestServer {
     task: tokio::task::JoinHandle<()>,
 }
 
+// Each test binary uses part of the peer's API.
+#[allow(dead_code)]
 impl AckingTestServer {
     /// Connects to `broker` as the backend user with a persistent session.
     pub fn start(broker: &Mosquitto) -> Self {
@@ -37,6 +41,8 @@ impl AckingTestServer {
             .unwrap();
         options.set_clean_session(false);
         options.set_keep_alive(Duration::from_secs(5));
+        let max = mimamori_wire::limits::MAX_PAYLOAD_BYTES + 1024;
+        options.set_max_packet_size(max, max);
         let (client, mut eventloop) = AsyncClient::new(options, 1024);
         let stored = Arc::new(Mutex::new(Stored::default()));
         let state = stored.clone();
@@ -64,8 +70,18 @@ impl AckingTestServer {
                                 s.presence.insert(gw, presence.online);
                                 continue;
                             }
-                            let seqs = s.seqs.entry((gw, envelope.epoch)).or_default();
-                            seqs.insert(envelope.seq);
+                            let fresh = s
+                                .seqs
+                                .entry((gw.clone(), envelope.epoch))
+                                .or_default()
+                                .insert(envelope.seq);
+                            if fresh {
+                                s.bodies
+                                    .entry(gw.clone())
+                                    .or_default()
+                                    .push(envelope.body.clone());
+                            }
+                            let seqs = &s.seqs[&(gw, envelope.epoch)];
                             // Highest contiguous seq from 0.
                             let mut through = None;
                             for (i, seq) in seqs.iter().enumerate() {
@@ -97,6 +113,17 @@ impl AckingTestServer {
         s.seqs
             .get(&(gateway.to_owned(), epoch))
             .map(|set| set.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every body stored for a gateway, once each, in arrival order.
+    pub fn bodies(&self, gateway: &str) -> Vec<Body> {
+        self.stored
+            .lock()
+            .unwrap()
+            .bodies
+            .get(gateway)
+            .cloned()
             .unwrap_or_default()
     }
 
