@@ -49,6 +49,10 @@ impl AnnotationCode {
     pub const RHYTHM: Self = Self(28);
     /// Code of a comment annotation.
     pub const NOTE: Self = Self(22);
+    /// Start of ventricular flutter or fibrillation (`[`).
+    pub const VF_ON: Self = Self(32);
+    /// End of ventricular flutter or fibrillation (`]`).
+    pub const VF_OFF: Self = Self(33);
 
     /// The mnemonic WFDB prints for this code (`N`, `V`, `+` …), `?` beyond the table.
     pub fn symbol(self) -> &'static str {
@@ -92,6 +96,29 @@ impl Annotation {
         }
         self.aux.as_deref().and_then(|aux| aux.strip_prefix('('))
     }
+}
+
+/// The ventricular flutter/fibrillation episodes (`[` to `]`) as half-open sample ranges; an
+/// episode still open at the end runs to `u64::MAX`. AAMI EC57 leaves these out of beat-by-beat
+/// QRS scoring, since flutter waves are not labelled as beats.
+pub fn ventricular_flutter_episodes(annotations: &[Annotation]) -> Vec<std::ops::Range<u64>> {
+    let mut episodes = Vec::new();
+    let mut start = None;
+    for annotation in annotations {
+        match annotation.code {
+            AnnotationCode::VF_ON => start = start.or(Some(annotation.sample)),
+            AnnotationCode::VF_OFF => {
+                if let Some(from) = start.take() {
+                    episodes.push(from..annotation.sample + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(from) = start {
+        episodes.push(from..u64::MAX);
+    }
+    episodes
 }
 
 /// Decodes the bytes of an MIT-format annotation file.
@@ -208,6 +235,30 @@ mod tests {
         assert_eq!((annotations[3].subtype, annotations[3].channel), (0, 1));
         assert_eq!(annotations[3].code.symbol(), "B");
         assert!(annotations[1..].iter().all(|a| a.code.is_beat()));
+    }
+
+    #[test]
+    fn flutter_episodes_run_from_open_to_close_bracket() {
+        let at = |sample, code| Annotation {
+            sample,
+            code: AnnotationCode(code),
+            subtype: 0,
+            channel: 0,
+            num: 0,
+            aux: None,
+        };
+        let annotations = [
+            at(5, 1),
+            at(10, 32),
+            at(20, 31),
+            at(30, 33),
+            at(40, 1),
+            at(50, 32),
+        ];
+        assert_eq!(
+            ventricular_flutter_episodes(&annotations),
+            [10..31, 50..u64::MAX]
+        );
     }
 
     #[test]
