@@ -168,6 +168,5 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         "maxdel: largest detection delay of a primary (not late) beat, ms; \
          {slow_beats} primary beats took over {PRIMARY_DELAY_LIMIT_MS} ms"
     );
-    // Rhythm scores (cli/rhythm.rs) are printed after this table when that module provides them.
-    Ok(())
+    super::rhythm::print_af_scores(&args.records_dir, &args.lead)
 }
