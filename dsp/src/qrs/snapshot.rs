@@ -40,7 +40,11 @@ pub enum SnapshotError {
 }
 
 impl QrsDetector {
-    /// Appends the detector's whole state to `out` (see the [module docs](self) for the layout).
+    /// Appends the detector's whole state to `out`.
+    ///
+    /// Layout (little-endian): magic `MQRS`, format version (u8, currently 1), sampling rate
+    /// (f64, Hz), then every state field in declaration order. Buffer lengths are not stored:
+    /// they follow from the rate. [`restore`](Self::restore) reads it back.
     pub fn snapshot(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(MAGIC);
         out.push(VERSION);
