@@ -32,6 +32,9 @@
 
 mod filters;
 pub mod scoring;
+mod snapshot;
+
+pub use snapshot::SnapshotError;
 
 use crate::{Beat, SampleRate};
 use filters::{Biquad, History, MovingAverage};
@@ -65,7 +68,7 @@ const SEARCH_BACK_RR: f64 = 1.66;
 /// Mean RR assumed before any beat has been found.
 const INITIAL_RR_MS: f64 = 1000.0;
 /// While no beat is found past the search-back time, the signal level halves this often.
-const SIGNAL_DECAY_HALF_LIFE_MS: f64 = 1000.0;
+const SIGNAL_DECAY_HALF_LIFE_MS: f64 = 500.0;
 /// A beat whose integral peak is under this fraction of the signal level is held back until
 /// the T-wave window has passed, in case a much stronger QRS follows.
 const WEAK: f64 = 0.7;
@@ -78,6 +81,11 @@ const DOMINANCE: f64 = 1.0;
 const PRE_QRS_RR: f64 = 0.4;
 /// Beats reported later than this after their R peak are flagged late.
 const PRIMARY_DEADLINE_MS: f64 = 250.0;
+/// Weight of a beat recovered by search-back in the signal level (0.125 for primary beats):
+/// such a beat says the level is too high.
+const SEARCH_BACK_WEIGHT: f64 = 0.25;
+/// A peak under this fraction of the threshold only updates the noise level.
+const NEGLIGIBLE: f64 = 0.1;
 /// Peaks remembered for search-back (and during learning).
 const CANDIDATES: usize = 16;
 /// RR intervals averaged.
@@ -128,7 +136,8 @@ impl Timing {
             r_search: samples(R_SEARCH_MS),
             baseline: samples(BASELINE_MS),
             filter_delay: filter_delay.round().max(0.0) as u64,
-            primary_deadline: samples(PRIMARY_DEADLINE_MS),
+            // Rounded down: a beat flagged on time must really be within the deadline.
+            primary_deadline: (PRIMARY_DEADLINE_MS * rate.as_hz() / 1000.0).floor() as u64,
             initial_rr: INITIAL_RR_MS * rate.as_hz() / 1000.0,
             signal_decay: 0.5f64.powf(1000.0 / (SIGNAL_DECAY_HALF_LIFE_MS * rate.as_hz())),
         }
@@ -167,7 +176,8 @@ impl Peaks {
 ///
 /// Feed samples in order with [`push`](Self::push) in chunks of any length; each beat is handed
 /// to a callback once. The gain and units of the samples do not matter: every threshold adapts.
-/// Cloning the detector snapshots its whole state; restoring is assigning the clone back.
+/// Cloning the detector snapshots its whole state in memory; [`snapshot`](Self::snapshot) and
+/// [`restore`](Self::restore) do the same through bytes, for checkpoints.
 ///
 /// ```
 /// use mimamori_dsp::{SampleRate, qrs::QrsDetector};
@@ -205,6 +215,8 @@ pub struct QrsDetector {
     last_beat: Option<Peak>,
     rr: [f64; RR_HISTORY],
     rr_len: usize,
+    /// Mean of `rr`, or the initial guess before the first interval, in samples.
+    mean_rr: f64,
     /// A beat above threshold but weak, held back until it is clear no stronger QRS follows
     /// (which would make it a P wave or an artefact).
     pending: Option<Peak>,
@@ -243,6 +255,7 @@ impl QrsDetector {
             last_beat: None,
             rr: [0.0; RR_HISTORY],
             rr_len: 0,
+            mean_rr: timing.initial_rr,
             candidates: Peaks::default(),
             pending: None,
         }
@@ -281,6 +294,7 @@ impl QrsDetector {
         self.last_beat = None;
         self.rr = [0.0; RR_HISTORY];
         self.rr_len = 0;
+        self.mean_rr = self.timing.initial_rr;
         self.candidates = Peaks::default();
         self.pending = None;
     }
@@ -288,25 +302,29 @@ impl QrsDetector {
     /// Feeds the next samples of the stream (any gain, any chunk length) and calls `on_beat` for
     /// every beat found, in the order found. Non-finite samples are replaced by the last finite one.
     pub fn push(&mut self, samples: &[f32], mut on_beat: impl FnMut(Beat)) {
+        // The band-pass state lives in locals for the chunk so it stays in registers.
+        let (mut high_pass, mut low_pass) = (self.high_pass, self.low_pass);
         for &sample in samples {
-            self.step(sample, &mut on_beat);
+            let sample = if sample.is_finite() {
+                sample
+            } else {
+                self.last_finite
+            };
+            self.last_finite = sample;
+            if self.next_index == 0 {
+                // Start as if the first value had always been there: no step response.
+                high_pass.settle(f64::from(sample));
+            }
+            let band = low_pass.step(high_pass.step(f64::from(sample)));
+            self.step(sample, band, &mut on_beat);
         }
+        (self.high_pass, self.low_pass) = (high_pass, low_pass);
     }
 
-    fn step(&mut self, sample: f32, on_beat: &mut impl FnMut(Beat)) {
-        let sample = if sample.is_finite() {
-            sample
-        } else {
-            self.last_finite
-        };
-        self.last_finite = sample;
+    /// One sample: `sample` as received (finite), `band` after the band-pass.
+    fn step(&mut self, sample: f32, band: f64, on_beat: &mut impl FnMut(Beat)) {
         let index = self.next_index;
-        if index == 0 {
-            // Start the filters as if the first value had always been there: no step response.
-            self.high_pass.settle(f64::from(sample));
-        }
         self.raw.push(sample);
-        let band = self.low_pass.step(self.high_pass.step(f64::from(sample)));
         let earlier = self
             .band
             .get(index.wrapping_sub(self.timing.derivative))
@@ -352,9 +370,18 @@ impl QrsDetector {
                 None
             }
             Some((top_index, top)) => {
-                if index - top_index >= self.timing.peak_hold || energy < 0.5 * top {
+                if index.saturating_sub(top_index) >= self.timing.peak_hold || energy < 0.5 * top {
                     self.rising = None;
-                    (top > 0.0).then(|| self.locate(top_index, top))
+                    if top <= 0.0 {
+                        None
+                    } else if index >= self.timing.learning && top < NEGLIGIBLE * self.threshold() {
+                        // Far too small to be a beat, even after search-back halves the threshold:
+                        // count it as noise without the cost of locating it.
+                        self.noise_level = 0.125 * top + 0.875 * self.noise_level;
+                        None
+                    } else {
+                        Some(self.locate(top_index, top))
+                    }
                 } else {
                     None
                 }
@@ -398,10 +425,15 @@ impl QrsDetector {
             centre.saturating_sub(self.timing.r_search),
             centre + self.timing.r_search,
         )?;
-        (from..=to).max_by(|&a, &b| {
-            let deviation = |i| (f64::from(self.raw.get(i).unwrap_or(0.0)) - mean).abs();
-            deviation(a).total_cmp(&deviation(b)).then(b.cmp(&a))
-        })
+        // The first of equal extremes wins.
+        let (mut best, mut best_deviation) = (from, -1.0);
+        for i in from..=to {
+            let deviation = (f64::from(self.raw.get(i).unwrap_or(0.0)) - mean).abs();
+            if deviation > best_deviation {
+                (best, best_deviation) = (i, deviation);
+            }
+        }
+        Some(best)
     }
 
     fn threshold(&self) -> f64 {
@@ -409,11 +441,7 @@ impl QrsDetector {
     }
 
     fn mean_rr(&self) -> f64 {
-        if self.rr_len == 0 {
-            self.timing.initial_rr
-        } else {
-            self.rr[..self.rr_len].iter().sum::<f64>() / self.rr_len as f64
-        }
+        self.mean_rr
     }
 
     /// How soon after a weak beat a stronger peak must come to reveal the weak one as a P wave.
@@ -481,7 +509,8 @@ impl QrsDetector {
     fn flush_pending(&mut self, index: u64, on_beat: &mut impl FnMut(Beat)) {
         if let Some(pending) = self.pending
             // A QRS that could dominate it is confirmed at most the primary deadline after its R peak.
-            && index >= pending.r_peak + self.p_wave_window() + self.timing.primary_deadline
+            && index
+                >= pending.r_peak.saturating_add(self.p_wave_window() + self.timing.primary_deadline)
         {
             self.pending = None;
             self.accept(pending, index, 0.125, false, on_beat);
@@ -504,13 +533,14 @@ impl QrsDetector {
         };
         self.signal_level = weight * energy + (1.0 - weight) * self.signal_level;
         if let Some(last) = self.last_beat {
-            let rr = (peak.r_peak - last.r_peak) as f64;
+            let rr = peak.r_peak.saturating_sub(last.r_peak) as f64;
             if self.rr_len == RR_HISTORY {
                 self.rr.copy_within(1.., 0);
                 self.rr_len -= 1;
             }
             self.rr[self.rr_len] = rr;
             self.rr_len += 1;
+            self.mean_rr = self.rr[..self.rr_len].iter().sum::<f64>() / self.rr_len as f64;
         }
         self.last_beat = Some(peak);
         self.candidates = Peaks::default();
@@ -531,7 +561,7 @@ impl QrsDetector {
             return;
         }
         let limit = SEARCH_BACK_RR * self.mean_rr();
-        if ((index - last.energy_index) as f64) < limit {
+        if (index.saturating_sub(last.energy_index) as f64) < limit {
             return;
         }
         self.signal_level =
@@ -547,10 +577,10 @@ impl QrsDetector {
         if let Some((position, &peak)) = best {
             let mut rest = self.candidates;
             rest.drop_front(position + 1);
-            self.accept(peak, index, 0.25, true, on_beat);
+            self.accept(peak, index, SEARCH_BACK_WEIGHT, true, on_beat);
             // Keep the later peaks that are not part of the recovered beat's QRS.
             for &later in rest.as_slice() {
-                if later.r_peak >= peak.r_peak + self.timing.refractory {
+                if later.r_peak >= peak.r_peak.saturating_add(self.timing.refractory) {
                     self.candidates.push(later);
                 }
             }

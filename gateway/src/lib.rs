@@ -1,1 +1,14 @@
-//! mimamori gateway.
+//! mimamori home gateway: reads vital-sign devices over BLE, keeps every reading in a durable
+//! outbox, publishes it over MQTT and deletes it only when the server says it is stored.
+//!
+//! Layout:
+//! - [`devices`]: pure decoders, one module per device family, registered in [`devices::Profile`].
+//! - [`outbox`]: the durable, acknowledged queue every reading passes through.
+//! - [`publish`]: drains the outbox to MQTT, applies the server's end-to-end acks.
+//! - [`simulate`]: simulated homes publishing through the same outbox and publisher.
+//! - [`clock`]: whether the gateway clock is NTP-synchronised.
+pub mod clock;
+pub mod devices;
+pub mod outbox;
+pub mod publish;
+pub mod simulate;

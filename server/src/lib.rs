@@ -1,1 +1,4 @@
 //! mimamori server.
+
+pub mod oncall;
+pub mod alerts;
