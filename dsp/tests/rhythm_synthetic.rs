@@ -190,6 +190,37 @@ fn pauses_and_asystole_are_exact_to_the_beat() {
 }
 
 #[test]
+fn slow_and_fast_rates_raise_bradycardia_and_tachycardia_and_normal_rates_nothing() {
+    let rate = SampleRate::hz(250.0);
+    for (bpm, expected) in [
+        (42.0, Some(EventKind::Bradycardia)),
+        (75.0, None),
+        (140.0, Some(EventKind::Tachycardia)),
+    ] {
+        let config = SynthConfig::new(rate, 71).heart_rate_bpm(bpm).sdnn_ms(20.0);
+        let (out, truth, _) = analyse(config, 120.0);
+        let kinds: Vec<(EventKind, bool)> = out
+            .events
+            .iter()
+            .map(|e| (e.event.kind, e.event.end.is_some()))
+            .collect();
+        match expected {
+            // Opened within the first beats, closed at the end of the stream.
+            Some(kind) => {
+                assert_eq!(kinds, [(kind, false), (kind, true)], "{bpm} bpm");
+                let closed = out.events[1].event;
+                assert!(
+                    closed.start <= truth.beats[12].r_peak,
+                    "{bpm} bpm: {closed:?}"
+                );
+                assert!(closed.evidence.beats as usize >= truth.beats.len() - 14);
+            }
+            None => assert!(kinds.is_empty(), "{bpm} bpm: {kinds:?}"),
+        }
+    }
+}
+
+#[test]
 fn af_windows_follow_the_af_episode_and_spare_flutter_and_ectopy() {
     let rate = SampleRate::hz(250.0);
     let window = 30 * 250;
