@@ -71,7 +71,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
 
 /// CPU time this thread has run, from Linux's `/proc/thread-self/schedstat` (nanoseconds on CPU).
 /// On a loaded machine it is steadier than the wall clock; `None` elsewhere.
-fn thread_cpu_seconds() -> Option<f64> {
+pub(crate) fn thread_cpu_seconds() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let nanos: u64 = text.split_whitespace().next()?.parse().ok()?;
     Some(nanos as f64 / 1e9)
