@@ -25,8 +25,11 @@
 //! - The first 2 s **learn** the levels; the peaks seen then are replayed through the thresholds
 //!   once learnt, so the first beats of a stream are reported (late) rather than lost.
 //! - One peak that towers over the signal level (an artefact) raises it by at most a bounded
-//!   step, and the signal level decays while no beat is found, so the detector recovers from noise
-//!   bursts and amplitude drops within seconds.
+//!   step, and the signal level decays (down to 4× the noise level) while no beat is found, so
+//!   the detector recovers from noise bursts and amplitude drops within seconds.
+//! - Pauses: search-back only takes peaks at least 0.15× as steep as the last beat, beats are
+//!   judged weak against the level before the decay, and the first beat after a pause restores
+//!   the level, so a decayed threshold does not turn noise, P or T waves into beats.
 //!
 //! All buffers are allocated by [`QrsDetector::new`]; [`QrsDetector::push`] never allocates.
 
@@ -86,6 +89,11 @@ const PRIMARY_DEADLINE_MS: f64 = 250.0;
 const SEARCH_BACK_WEIGHT: f64 = 0.25;
 /// A peak under this fraction of the threshold only updates the noise level.
 const NEGLIGIBLE: f64 = 0.1;
+/// Search-back only takes a peak at least this steep relative to the last beat: in a pause the
+/// threshold decays towards the noise, and noise is far less steep than any QRS.
+const MIN_SLOPE: f32 = 0.15;
+/// The signal level decays no lower than this multiple of the noise level.
+const SIGNAL_FLOOR: f64 = 4.0;
 /// Peaks remembered for search-back (and during learning).
 const CANDIDATES: usize = 16;
 /// RR intervals averaged.
@@ -217,6 +225,8 @@ pub struct QrsDetector {
     rr_len: usize,
     /// Mean of `rr`, or the initial guess before the first interval, in samples.
     mean_rr: f64,
+    /// The signal level before the current decay began; 0 while not decaying.
+    undecayed_level: f64,
     /// A beat above threshold but weak, held back until it is clear no stronger QRS follows
     /// (which would make it a P wave or an artefact).
     pending: Option<Peak>,
@@ -256,6 +266,7 @@ impl QrsDetector {
             rr: [0.0; RR_HISTORY],
             rr_len: 0,
             mean_rr: timing.initial_rr,
+            undecayed_level: 0.0,
             candidates: Peaks::default(),
             pending: None,
         }
@@ -295,6 +306,7 @@ impl QrsDetector {
         self.rr = [0.0; RR_HISTORY];
         self.rr_len = 0;
         self.mean_rr = self.timing.initial_rr;
+        self.undecayed_level = 0.0;
         self.candidates = Peaks::default();
         self.pending = None;
     }
@@ -492,7 +504,9 @@ impl QrsDetector {
             }
         }
         if peak.energy > self.threshold() {
-            if peak.energy < WEAK * self.signal_level {
+            // Weak compared with the beats before any decay: after a pause the threshold has
+            // sunk, and the P wave before the first QRS must not pass for a beat.
+            if peak.energy < WEAK * self.signal_level.max(self.undecayed_level) {
                 self.pending = Some(peak);
             } else {
                 self.accept(peak, index, 0.125, replay, on_beat);
@@ -532,6 +546,12 @@ impl QrsDetector {
             peak.energy
         };
         self.signal_level = weight * energy + (1.0 - weight) * self.signal_level;
+        // A beat ends the decay: the level returns as far as this beat's energy supports, so
+        // the T wave after the first beat of a pause meets the usual threshold.
+        if self.undecayed_level > 0.0 {
+            self.signal_level = self.signal_level.max(self.undecayed_level.min(peak.energy));
+            self.undecayed_level = 0.0;
+        }
         if let Some(last) = self.last_beat {
             let rr = peak.r_peak.saturating_sub(last.r_peak) as f64;
             if self.rr_len == RR_HISTORY {
@@ -564,15 +584,18 @@ impl QrsDetector {
         if (index.saturating_sub(last.energy_index) as f64) < limit {
             return;
         }
+        self.undecayed_level = self.undecayed_level.max(self.signal_level);
         self.signal_level =
-            (self.signal_level * self.timing.signal_decay).max(2.0 * self.noise_level);
+            (self.signal_level * self.timing.signal_decay).max(SIGNAL_FLOOR * self.noise_level);
         let half_threshold = 0.5 * self.threshold();
         let best = self
             .candidates
             .as_slice()
             .iter()
             .enumerate()
-            .filter(|(_, peak)| peak.energy > half_threshold)
+            .filter(|(_, peak)| {
+                peak.energy > half_threshold && peak.slope >= MIN_SLOPE * last.slope
+            })
             .max_by(|(_, a), (_, b)| a.energy.total_cmp(&b.energy));
         if let Some((position, &peak)) = best {
             let mut rest = self.candidates;

@@ -284,3 +284,18 @@ fn damaged_snapshots_are_rejected_precisely() {
     other[5..13].copy_from_slice(&250.0f64.to_le_bytes());
     assert!(QrsDetector::restore(&other).is_err());
 }
+
+#[test]
+fn long_pauses_are_not_filled_with_false_beats() {
+    for hz in RATES_HZ {
+        let rate = SampleRate::hz(hz);
+        let config = SynthConfig::new(rate, 13)
+            .heart_rate_bpm(70.0)
+            .white_noise_mv(0.02)
+            .baseline_wander_mv(0.2)
+            .pause(20.0, 3.0)
+            .pause(40.0, 6.0);
+        let (score, _) = score(config, rate, 70.0, 1.0);
+        assert_all_beats_found(&score, rate, 1000.0 / hz + 12.0, &format!("{hz} Hz"));
+    }
+}

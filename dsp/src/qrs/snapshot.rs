@@ -83,6 +83,7 @@ impl QrsDetector {
         self.rr.iter().for_each(|&v| put_f64(out, v));
         put_u64(out, self.rr_len as u64);
         put_f64(out, self.mean_rr);
+        put_f64(out, self.undecayed_level);
         put_peak_option(out, self.pending);
         put_u64(out, self.candidates.len as u64);
         self.candidates
@@ -128,6 +129,7 @@ impl QrsDetector {
         }
         detector.rr_len = r.len_at_most(RR_HISTORY, "rr length")?;
         detector.mean_rr = r.f64()?;
+        detector.undecayed_level = r.f64()?;
         detector.pending = r.peak_option("pending")?;
         let len = r.len_at_most(CANDIDATES, "candidate count")?;
         let mut candidates = Peaks::default();
