@@ -21,7 +21,7 @@ use super::holidays::{Holiday, HolidayCalendar, HolidayError};
 pub const PROGRAM_TIME_ZONE: Tz = Tokyo;
 
 /// Who answers an alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Coverage {
     /// The rota's on-call doctor.
@@ -31,7 +31,7 @@ pub enum Coverage {
 }
 
 /// Why the coverage is what it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
     /// A working day, within the clinic's opening hours.

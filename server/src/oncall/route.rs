@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::coverage::{
     Coverage, CoverageConfig, CoverageDecision, CoveragePolicy, OpeningHours, PROGRAM_TIME_ZONE,
@@ -32,7 +32,7 @@ pub enum RouteError {
 }
 
 /// The part a contact plays in the chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ContactRole {
     /// The director of the patient's clinic.
