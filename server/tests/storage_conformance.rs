@@ -21,7 +21,12 @@ fn gw(id: &str) -> GatewayId {
     GatewayId::new(id).unwrap()
 }
 
-fn observation(patient: &str, vital: VitalSign, value: f64, at: DateTime<Utc>) -> ObservationRecord {
+fn observation(
+    patient: &str,
+    vital: VitalSign,
+    value: f64,
+    at: DateTime<Utc>,
+) -> ObservationRecord {
     ObservationRecord {
         patient_id: patient.into(),
         device_id: "pc60fw:AA:BB:CC:00:00:03".into(),
@@ -74,14 +79,24 @@ async fn registry_round_trips<S: Storage>(store: &S) {
     let registry = RegistryFile::parse(DEMO_REGISTRY).unwrap();
     let report = registry.apply(store).await.unwrap();
     assert_eq!(report.loans_added, 4);
-    assert_eq!(registry.apply(store).await.unwrap().loans_added, 0, "seeding twice adds nothing");
+    assert_eq!(
+        registry.apply(store).await.unwrap().loans_added,
+        0,
+        "seeding twice adds nothing"
+    );
     let patients = store.patients().await.unwrap();
     assert_eq!(patients, registry.patients);
     let loans = store.loans().await.unwrap();
     assert_eq!(loans.len(), 4);
-    let cuff = loans.iter().find(|l| l.device_id == "ble-blood-pressure:UA0001").unwrap();
+    let cuff = loans
+        .iter()
+        .find(|l| l.device_id == "ble-blood-pressure:UA0001")
+        .unwrap();
     assert_eq!(cuff.device_user, Some(1));
-    assert_eq!(cuff.consent_monitoring_at, registry.patients[0].consent_monitoring_at);
+    assert_eq!(
+        cuff.consent_monitoring_at,
+        registry.patients[0].consent_monitoring_at
+    );
 }
 
 async fn ingest_is_stored_once_with_watermarks_and_counts<S: Storage>(store: &S) {
@@ -99,11 +114,23 @@ async fn ingest_is_stored_once_with_watermarks_and_counts<S: Storage>(store: &S)
     };
     let batch = IngestBatch {
         messages: vec![
-            message("gw-p0002", Some((epoch, 0)), Content::Observations(obs.clone())),
-            message("gw-p0001", Some((epoch, 0)), Content::Ecg(ecg_record(0, samples.clone()))),
+            message(
+                "gw-p0002",
+                Some((epoch, 0)),
+                Content::Observations(obs.clone()),
+            ),
+            message(
+                "gw-p0001",
+                Some((epoch, 0)),
+                Content::Ecg(ecg_record(0, samples.clone())),
+            ),
             message("gw-p0002", Some((epoch, 1)), Content::DeadLetter(dead)),
             // The same key again within the batch: stored once.
-            message("gw-p0002", Some((epoch, 0)), Content::Observations(obs.clone())),
+            message(
+                "gw-p0002",
+                Some((epoch, 0)),
+                Content::Observations(obs.clone()),
+            ),
             message(
                 "gw-p0002",
                 None,
@@ -113,7 +140,11 @@ async fn ingest_is_stored_once_with_watermarks_and_counts<S: Storage>(store: &S)
                     outbox_depth: Some(3),
                 }),
             ),
-            message("gw-p0002", Some((epoch, 5)), Content::Observations(obs[..1].to_vec())),
+            message(
+                "gw-p0002",
+                Some((epoch, 5)),
+                Content::Observations(obs[..1].to_vec()),
+            ),
         ],
         watermarks: vec![Watermark {
             gateway: gw("gw-p0002"),
@@ -129,15 +160,31 @@ async fn ingest_is_stored_once_with_watermarks_and_counts<S: Storage>(store: &S)
         messages: vec![batch.messages[0].clone()],
         watermarks: vec![],
     };
-    assert_eq!(store.commit_ingest(&again).await.unwrap().fresh, vec![false]);
+    assert_eq!(
+        store.commit_ingest(&again).await.unwrap().fresh,
+        vec![false]
+    );
 
     let stored = store
-        .observations("p-0002", VitalSign::Spo2, t0() - Duration::hours(1), t0() + Duration::hours(1))
+        .observations(
+            "p-0002",
+            VitalSign::Spo2,
+            t0() - Duration::hours(1),
+            t0() + Duration::hours(1),
+        )
         .await
         .unwrap();
-    assert_eq!(stored, vec![obs[0].clone(), obs[0].clone()], "seq 0 and seq 5, each once");
+    assert_eq!(
+        stored,
+        vec![obs[0].clone(), obs[0].clone()],
+        "seq 0 and seq 5, each once"
+    );
     let chunks = store
-        .ecg_chunks("p-0001", t0() - Duration::hours(1), t0() + Duration::hours(1))
+        .ecg_chunks(
+            "p-0001",
+            t0() - Duration::hours(1),
+            t0() + Duration::hours(1),
+        )
         .await
         .unwrap();
     assert_eq!(chunks, vec![ecg_record(0, samples)]);
@@ -145,16 +192,28 @@ async fn ingest_is_stored_once_with_watermarks_and_counts<S: Storage>(store: &S)
     let mut marks = store.load_watermarks().await.unwrap();
     marks.sort_by(|a, b| a.gateway.cmp(&b.gateway));
     assert_eq!(marks.len(), 2);
-    assert_eq!((marks[0].stored_through, marks[0].stored_above.clone()), (None, vec![0]));
-    assert_eq!((marks[1].stored_through, marks[1].stored_above.clone()), (Some(1), vec![5]));
+    assert_eq!(
+        (marks[0].stored_through, marks[0].stored_above.clone()),
+        (None, vec![0])
+    );
+    assert_eq!(
+        (marks[1].stored_through, marks[1].stored_above.clone()),
+        (Some(1), vec![5])
+    );
 
     let stats = store.gateway_stats(None).await.unwrap();
     let p2 = stats.iter().find(|s| s.gateway_id == "gw-p0002").unwrap();
-    assert_eq!((p2.received, p2.stored, p2.duplicates, p2.dead_lettered), (6, 3, 2, 1));
+    assert_eq!(
+        (p2.received, p2.stored, p2.duplicates, p2.dead_lettered),
+        (6, 3, 2, 1)
+    );
     assert_eq!(p2.dead_lettered_by_reason.get("schema"), Some(&1));
     assert_eq!(p2.clock_offset_ms, Some(1500));
     assert_eq!(p2.last_seen, Some(t0()));
-    let later = store.gateway_stats(Some(t0() + Duration::hours(1))).await.unwrap();
+    let later = store
+        .gateway_stats(Some(t0() + Duration::hours(1)))
+        .await
+        .unwrap();
     let p2_later = later.iter().find(|s| s.gateway_id == "gw-p0002").unwrap();
     assert_eq!(p2_later.received, 0, "--since excludes older minutes");
 }
@@ -164,30 +223,65 @@ async fn trend_returns_at_most_the_requested_points<S: Storage>(store: &S) {
     let epoch = Epoch::from_bytes([8; 16]);
     // A year of hourly heart-rate observations, 8,760 values between 60 and 99.
     let records: Vec<ObservationRecord> = (0..8760)
-        .map(|h| observation("p-0001", VitalSign::HeartRate, f64::from(60 + h % 40), start + Duration::hours(i64::from(h))))
+        .map(|h| {
+            observation(
+                "p-0001",
+                VitalSign::HeartRate,
+                f64::from(60 + h % 40),
+                start + Duration::hours(i64::from(h)),
+            )
+        })
         .collect();
     let messages = records
         .chunks(256)
         .enumerate()
-        .map(|(i, chunk)| message("gw-p0001", Some((epoch, i as u64)), Content::Observations(chunk.to_vec())))
+        .map(|(i, chunk)| {
+            message(
+                "gw-p0001",
+                Some((epoch, i as u64)),
+                Content::Observations(chunk.to_vec()),
+            )
+        })
         .collect();
     store
-        .commit_ingest(&IngestBatch { messages, watermarks: vec![] })
+        .commit_ingest(&IngestBatch {
+            messages,
+            watermarks: vec![],
+        })
         .await
         .unwrap();
     let end = start + Duration::days(365);
     let points = store
-        .trend("p-0001", Series::Vital(VitalSign::HeartRate), start, end, 2000)
+        .trend(
+            "p-0001",
+            Series::Vital(VitalSign::HeartRate),
+            start,
+            end,
+            2000,
+        )
         .await
         .unwrap();
-    assert!(points.len() <= 2000 && points.len() > 1500, "{} points", points.len());
+    assert!(
+        points.len() <= 2000 && points.len() > 1500,
+        "{} points",
+        points.len()
+    );
     assert_eq!(points.iter().map(|p| p.count).sum::<i64>(), 8760);
     assert_eq!(points.first().unwrap().at, start);
     let min = points.iter().map(|p| p.min).fold(f64::INFINITY, f64::min);
-    let max = points.iter().map(|p| p.max).fold(f64::NEG_INFINITY, f64::max);
+    let max = points
+        .iter()
+        .map(|p| p.max)
+        .fold(f64::NEG_INFINITY, f64::max);
     assert_eq!((min, max), (60.0, 99.0));
     let coarse = store
-        .trend("p-0001", Series::Vital(VitalSign::HeartRate), start, end, 12)
+        .trend(
+            "p-0001",
+            Series::Vital(VitalSign::HeartRate),
+            start,
+            end,
+            12,
+        )
         .await
         .unwrap();
     assert!(coarse.len() <= 12, "{}", coarse.len());
@@ -223,11 +317,20 @@ async fn derived_series_and_checkpoints_round_trip<S: Storage>(store: &S) {
         }],
     };
     store.store_derived(&batch).await.unwrap();
-    let beats = store.beats("p-0001", t0(), t0() + Duration::minutes(1)).await.unwrap();
+    let beats = store
+        .beats("p-0001", t0(), t0() + Duration::minutes(1))
+        .await
+        .unwrap();
     assert_eq!(beats, batch.beats);
     assert_eq!(store.checkpoints().await.unwrap(), batch.checkpoints);
     let hr = store
-        .trend("p-0001", Series::HeartRate, t0(), t0() + Duration::seconds(10), 5)
+        .trend(
+            "p-0001",
+            Series::HeartRate,
+            t0(),
+            t0() + Duration::seconds(10),
+            5,
+        )
         .await
         .unwrap();
     assert_eq!(hr.len(), 5);
@@ -251,19 +354,37 @@ async fn retention_drops_only_what_is_older_than_the_cutoff<S: Storage>(store: &
     let range = |s: &S| {
         let s = s.clone();
         async move {
-            s.observations("p-0002", VitalSign::Spo2, old - Duration::days(1), t0() + Duration::days(1))
-                .await
-                .unwrap()
-                .len()
+            s.observations(
+                "p-0002",
+                VitalSign::Spo2,
+                old - Duration::days(1),
+                t0() + Duration::days(1),
+            )
+            .await
+            .unwrap()
+            .len()
         }
     };
     assert_eq!(range(store).await, 3);
     let report = store
-        .apply_retention(t0() - Duration::days(5 * 365 + 2), t0() - Duration::days(3 * 365 + 1))
+        .apply_retention(
+            t0() - Duration::days(5 * 365 + 2),
+            t0() - Duration::days(3 * 365 + 1),
+        )
         .await
         .unwrap();
-    assert!(report.dropped.iter().any(|(table, n)| table == "observations" && *n >= 1), "{report:?}");
-    assert_eq!(range(store).await, 2, "only the six-year-old reading is gone");
+    assert!(
+        report
+            .dropped
+            .iter()
+            .any(|(table, n)| table == "observations" && *n >= 1),
+        "{report:?}"
+    );
+    assert_eq!(
+        range(store).await,
+        2,
+        "only the six-year-old reading is gone"
+    );
 }
 
 #[tokio::test]
