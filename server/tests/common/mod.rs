@@ -211,7 +211,8 @@ impl TestGateway {
         self.outbox.len() as u64 - 1
     }
 
-    async fn publish_range(&self, from: usize, to: usize) {
+    /// Publishes outbox entries `from..to` (again).
+    pub async fn publish_range(&self, from: usize, to: usize) {
         for (channel, payload) in &self.outbox[from..to] {
             let topic = Topic::new(self.id.clone(), *channel).to_string();
             self.client
@@ -233,30 +234,35 @@ impl TestGateway {
         self.acked.borrow().as_ref().map(|a| a.stored_through)
     }
 
-    /// Publishes new messages, then waits until the ack covers the whole outbox, republishing
-    /// everything above the ack whenever it stops advancing (as the real gateway's outbox does).
+    /// Publishes new messages, then waits until the ack covers the whole outbox.
     pub async fn drain(&mut self, timeout: Duration) {
         self.publish_new().await;
         let last = self.outbox.len() as u64 - 1;
+        self.wait_acked(last, timeout).await;
+    }
+
+    /// Waits until the ack reaches `seq`, republishing everything above the ack whenever it
+    /// stops advancing for a while (as the real gateway's outbox does: a broker may have dropped
+    /// what it PUBACKed, or had no subscriber yet).
+    pub async fn wait_acked(&self, seq: u64, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut acked = self.acked.clone();
         loop {
             let through = self.acked_through();
-            if through == Some(last) {
+            if through.is_some_and(|t| t >= seq) {
                 return;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "gateway {} acked through {through:?} of {last}",
+                "gateway {} acked through {through:?}, waiting for {seq}",
                 self.id
             );
-            let before = through;
             let progressed = tokio::time::timeout(Duration::from_secs(3), async {
                 loop {
                     if acked.changed().await.is_err() {
                         return;
                     }
-                    if acked.borrow().as_ref().map(|a| a.stored_through) != before {
+                    if acked.borrow().as_ref().map(|a| a.stored_through) != through {
                         return;
                     }
                 }
@@ -265,7 +271,7 @@ impl TestGateway {
             .is_ok();
             if !progressed {
                 let from = self.acked_through().map_or(0, |t| t as usize + 1);
-                self.publish_range(from, self.outbox.len()).await;
+                self.publish_range(from, self.published_through).await;
             }
         }
     }
