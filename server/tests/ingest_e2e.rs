@@ -26,7 +26,7 @@ async fn stored_keys(stack: &Stack, gateway: &str, epoch: Epoch) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_reading_is_stored_exactly_once_and_heart_rate_matches_the_ecg() {
     let stack = Stack::start().await;
-    let mut server = stack.spawn_server();
+    let mut server = stack.spawn_server_ready().await;
     let start = Utc::now() - chrono::Duration::seconds(120);
 
     // Patient 1: 40 s of ECG at 75 bpm in 1 s chunks, plus blood pressure.
@@ -139,7 +139,7 @@ async fn stream_through_a_crash(stack: &mut Stack, disrupt: impl AsyncFnOnce(&mu
     for i in 0..count {
         gateway.push(oximetry(95.0, start + chrono::Duration::seconds(i as i64)));
     }
-    gateway.publish_new().await;
+    let publisher = gateway.publish_paced(Duration::from_millis(2));
     gateway.wait_acked(count / 4, DRAIN).await;
     let before = stored_keys(stack, "gw-p0002", gateway.epoch).await;
     disrupt(stack).await;
@@ -164,11 +164,11 @@ async fn stream_through_a_crash(stack: &mut Stack, disrupt: impl AsyncFnOnce(&mu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_killed_mid_stream_loses_and_duplicates_nothing() {
     let mut stack = Stack::start().await;
-    let mut server = stack.spawn_server();
+    let mut server = stack.spawn_server_ready().await;
     stream_through_a_crash(&mut stack, async |stack: &mut Stack| {
         server.kill().unwrap(); // SIGKILL
         let _ = server.wait();
-        server = stack.spawn_server();
+        server = stack.spawn_server_ready().await;
     })
     .await;
     server.kill().unwrap();
@@ -178,7 +178,7 @@ async fn server_killed_mid_stream_loses_and_duplicates_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_killed_mid_stream_loses_and_duplicates_nothing() {
     let mut stack = Stack::start().await;
-    let mut server = stack.spawn_server();
+    let mut server = stack.spawn_server_ready().await;
     stream_through_a_crash(&mut stack, async |stack: &mut Stack| {
         stack.mosquitto.kill9().unwrap();
         stack.mosquitto.restart().unwrap();
@@ -191,7 +191,7 @@ async fn broker_killed_mid_stream_loses_and_duplicates_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reimaged_gateway_and_every_bad_input_class_are_handled() {
     let stack = Stack::start().await;
-    let mut server = stack.spawn_server();
+    let mut server = stack.spawn_server_ready().await;
     let now = Utc::now();
 
     // A gateway that streamed, then was re-imaged: a new epoch, sequences from 0 again.

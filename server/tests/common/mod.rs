@@ -20,6 +20,9 @@ use mimamori_wire::{
 use rumqttc::{AsyncClient, Event, Incoming, QoS};
 use tokio::sync::watch;
 
+/// The server's log line once its subscription is in place.
+const SUBSCRIBED: &str = "Subscribed to gateway uplinks.";
+
 pub const DEMO_REGISTRY: &str = include_str!("../../../fixtures/registry/demo.toml");
 
 /// Broker + database + config file for one test.
@@ -98,6 +101,18 @@ batch_max_delay_ms = 20
             .stderr(log)
             .spawn()
             .expect("server binary starts")
+    }
+
+    /// Starts the server and waits until it has subscribed (as many times as it has started).
+    pub async fn spawn_server_ready(&self) -> Child {
+        let subscribed_before = self.server_log().matches(SUBSCRIBED).count();
+        let child = self.spawn_server();
+        mimamori_testkit::wait_until(Duration::from_secs(30), || async {
+            self.server_log().matches(SUBSCRIBED).count() > subscribed_before
+        })
+        .await
+        .unwrap_or_else(|_| panic!("server did not subscribe:\n{}", self.server_log()));
+        child
     }
 
     pub fn server_log(&self) -> String {
@@ -220,6 +235,30 @@ impl TestGateway {
                 .await
                 .unwrap();
         }
+    }
+
+    /// Publishes what was not published yet from a background task, one message every `gap`,
+    /// so that a crash can come while the stream is still flowing.
+    pub fn publish_paced(&mut self, gap: Duration) -> tokio::task::JoinHandle<()> {
+        let client = self.client.clone();
+        let messages: Vec<(String, Vec<u8>)> = self.outbox[self.published_through..]
+            .iter()
+            .map(|(channel, payload)| {
+                (
+                    Topic::new(self.id.clone(), *channel).to_string(),
+                    payload.clone(),
+                )
+            })
+            .collect();
+        self.published_through = self.outbox.len();
+        tokio::spawn(async move {
+            for (topic, payload) in messages {
+                let _ = client
+                    .publish(topic, QoS::AtLeastOnce, false, payload)
+                    .await;
+                tokio::time::sleep(gap).await;
+            }
+        })
     }
 
     /// Publishes what was not published yet.
