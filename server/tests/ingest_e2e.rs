@@ -147,6 +147,7 @@ async fn stream_through_a_crash(stack: &mut Stack, disrupt: impl AsyncFnOnce(&mu
         before < count as i64,
         "the crash came mid-stream ({before} stored)"
     );
+    publisher.await.unwrap();
     gateway.drain(DRAIN).await;
     assert_eq!(
         stored_keys(stack, "gw-p0002", gateway.epoch).await,
