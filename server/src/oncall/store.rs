@@ -1,0 +1,198 @@
+//! Rota persistence (migrations `0200_oncall_shifts.sql`), the same code for PostgreSQL and
+//! SQLite.
+//!
+//! A rota is published for a period at a time (a month, agreed between the clinics): publishing
+//! replaces every shift that starts in that period in one transaction, so a reader sees the old
+//! rota or the new one, never half of each.
+
+use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+
+use super::rota::{CareNetwork, Rota, RotaError, Shift};
+
+/// Errors from the rota store.
+#[derive(Debug, thiserror::Error)]
+pub enum RotaStoreError {
+    /// The database refused or failed (including PostgreSQL's overlap constraint).
+    #[error("rota database error")]
+    Database(#[from] sqlx::Error),
+    /// A shift to publish starts outside the period being replaced; nothing was written.
+    #[error("shift starting {starts_at} is outside the published period")]
+    OutsidePeriod {
+        /// The shift's start.
+        starts_at: DateTime<Utc>,
+    },
+    /// The shifts do not form a valid rota with the network; nothing was written.
+    #[error("invalid rota")]
+    Invalid(#[from] RotaError),
+}
+
+impl RotaStoreError {
+    /// Whether trying again may succeed (a lost connection, a pool timeout), as opposed to a
+    /// rota that will be refused every time.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+            )
+        )
+    }
+}
+
+/// Replaces the shifts starting in `[from, to)` with `shifts`, after checking them with the
+/// network and with the shifts kept on either side.
+///
+/// # Errors
+/// [`RotaStoreError::Invalid`] when a shift lies outside the period, overlaps another or names
+/// an unknown doctor or clinic; [`RotaStoreError::Database`] otherwise.
+pub async fn publish<DB>(
+    pool: &Pool<DB>,
+    network: &CareNetwork,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    shifts: Vec<Shift>,
+) -> Result<(), RotaStoreError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i32: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    if let Some(s) = shifts
+        .iter()
+        .find(|s| s.starts_at < from || s.starts_at >= to)
+    {
+        return Err(RotaStoreError::OutsidePeriod {
+            starts_at: s.starts_at,
+        });
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "DELETE FROM oncall_shift_backups WHERE shift_id IN \
+         (SELECT id FROM oncall_shifts WHERE starts_at >= $1 AND starts_at < $2)",
+    )
+    .bind(from)
+    .bind(to)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM oncall_shifts WHERE starts_at >= $1 AND starts_at < $2")
+        .bind(from)
+        .bind(to)
+        .execute(&mut *tx)
+        .await?;
+    // Check the whole neighbourhood (kept shifts touching the period, plus the new ones) before
+    // writing, so SQLite refuses overlaps as PostgreSQL's exclusion constraint does.
+    let mut neighbourhood = select_overlapping(
+        &mut *tx,
+        from - chrono::Days::new(7),
+        to + chrono::Days::new(7),
+    )
+    .await?;
+    neighbourhood.extend(shifts.iter().cloned());
+    Rota::new(neighbourhood, network)?;
+
+    for s in &shifts {
+        let row = sqlx::query(
+            "INSERT INTO oncall_shifts (starts_at, ends_at, clinic_id, doctor_id, triage_clinic_id) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(s.starts_at)
+        .bind(s.ends_at)
+        .bind(s.clinic.0.clone())
+        .bind(s.doctor.0.clone())
+        .bind(s.triage_clinic.0.clone())
+        .fetch_one(&mut *tx)
+        .await?;
+        let id: i64 = row.try_get(0)?;
+        for (position, backup) in s.backups.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO oncall_shift_backups (shift_id, position, doctor_id) VALUES ($1, $2, $3)",
+            )
+            .bind(id)
+            .bind(i32::try_from(position).unwrap_or(i32::MAX))
+            .bind(backup.0.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The shifts overlapping `[from, to)`, in time order, with their backups in call order.
+///
+/// # Errors
+/// [`RotaStoreError::Database`].
+pub async fn load<DB>(
+    pool: &Pool<DB>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Shift>, RotaStoreError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i32: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    let mut conn = pool.acquire().await?;
+    Ok(select_overlapping(&mut *conn, from, to).await?)
+}
+
+async fn select_overlapping<DB>(
+    conn: &mut DB::Connection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Shift>, sqlx::Error>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i32: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    // One query, shifts joined with their backups; rows of one shift come together in order.
+    let rows = sqlx::query(
+        "SELECT s.id, s.starts_at, s.ends_at, s.clinic_id, s.doctor_id, s.triage_clinic_id, b.doctor_id \
+         FROM oncall_shifts s LEFT JOIN oncall_shift_backups b ON b.shift_id = s.id \
+         WHERE s.starts_at < $2 AND s.ends_at > $1 \
+         ORDER BY s.starts_at, s.id, b.position",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut shifts: Vec<(i64, Shift)> = Vec::new();
+    for row in rows {
+        let id: i64 = row.try_get(0)?;
+        let backup: Option<String> = row.try_get(6)?;
+        if shifts.last().is_none_or(|(last, _)| *last != id) {
+            shifts.push((
+                id,
+                Shift {
+                    starts_at: row.try_get(1)?,
+                    ends_at: row.try_get(2)?,
+                    clinic: row.try_get::<String, _>(3)?.into(),
+                    doctor: row.try_get::<String, _>(4)?.into(),
+                    backups: Vec::new(),
+                    triage_clinic: row.try_get::<String, _>(5)?.into(),
+                },
+            ));
+        }
+        if let (Some(b), Some((_, shift))) = (backup, shifts.last_mut()) {
+            shift.backups.push(b.into());
+        }
+    }
+    Ok(shifts.into_iter().map(|(_, s)| s).collect())
+}
