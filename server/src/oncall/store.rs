@@ -6,7 +6,9 @@
 //! rota or the new one, never half of each.
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+use std::future::Future;
+
+use sqlx::{Database, Pool, Row};
 
 use super::rota::{CareNetwork, Rota, RotaError, Shift};
 
@@ -40,159 +42,160 @@ impl RotaStoreError {
     }
 }
 
-/// Replaces the shifts starting in `[from, to)` with `shifts`, after checking them with the
-/// network and with the shifts kept on either side.
-///
-/// # Errors
-/// [`RotaStoreError::Invalid`] when a shift lies outside the period, overlaps another or names
-/// an unknown doctor or clinic; [`RotaStoreError::Database`] otherwise.
-pub async fn publish<DB>(
-    pool: &Pool<DB>,
-    network: &CareNetwork,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    shifts: Vec<Shift>,
-) -> Result<(), RotaStoreError>
-where
-    DB: Database,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> DateTime<Utc>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
-    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
-    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
-    for<'q> i32: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
-    if let Some(s) = shifts
-        .iter()
-        .find(|s| s.starts_at < from || s.starts_at >= to)
-    {
-        return Err(RotaStoreError::OutsidePeriod {
-            starts_at: s.starts_at,
-        });
-    }
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "DELETE FROM oncall_shift_backups WHERE shift_id IN \
-         (SELECT id FROM oncall_shifts WHERE starts_at >= $1 AND starts_at < $2)",
-    )
-    .bind(from)
-    .bind(to)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("DELETE FROM oncall_shifts WHERE starts_at >= $1 AND starts_at < $2")
-        .bind(from)
-        .bind(to)
-        .execute(&mut *tx)
-        .await?;
-    // Check the whole neighbourhood (kept shifts touching the period, plus the new ones) before
-    // writing, so SQLite refuses overlaps as PostgreSQL's exclusion constraint does.
-    let mut neighbourhood = select_overlapping(
-        &mut *tx,
-        from - chrono::Days::new(7),
-        to + chrono::Days::new(7),
-    )
-    .await?;
-    neighbourhood.extend(shifts.iter().cloned());
-    Rota::new(neighbourhood, network)?;
+/// Publishing and reading rotas; implemented for PostgreSQL and SQLite pools from one body.
+pub trait RotaStore {
+    /// Replaces the shifts starting in `[from, to)` with `shifts`, after checking them with the
+    /// network and with the shifts kept on either side.
+    ///
+    /// # Errors
+    /// [`RotaStoreError::OutsidePeriod`] when a shift starts outside the period,
+    /// [`RotaStoreError::Invalid`] when shifts overlap or name an unknown doctor or clinic,
+    /// [`RotaStoreError::Database`] otherwise. Nothing is written on error.
+    fn publish(
+        &self,
+        network: &CareNetwork,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        shifts: Vec<Shift>,
+    ) -> impl Future<Output = Result<(), RotaStoreError>> + Send;
 
-    for s in &shifts {
-        let row = sqlx::query(
-            "INSERT INTO oncall_shifts (starts_at, ends_at, clinic_id, doctor_id, triage_clinic_id) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(s.starts_at)
-        .bind(s.ends_at)
-        .bind(s.clinic.0.clone())
-        .bind(s.doctor.0.clone())
-        .bind(s.triage_clinic.0.clone())
-        .fetch_one(&mut *tx)
-        .await?;
-        let id: i64 = row.try_get(0)?;
-        for (position, backup) in s.backups.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO oncall_shift_backups (shift_id, position, doctor_id) VALUES ($1, $2, $3)",
-            )
-            .bind(id)
-            .bind(i32::try_from(position).unwrap_or(i32::MAX))
-            .bind(backup.0.clone())
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
-    tx.commit().await?;
-    Ok(())
+    /// The shifts overlapping `[from, to)`, in time order, with their backups in call order.
+    ///
+    /// # Errors
+    /// [`RotaStoreError::Database`].
+    fn load(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Shift>, RotaStoreError>> + Send;
 }
 
-/// The shifts overlapping `[from, to)`, in time order, with their backups in call order.
-///
-/// # Errors
-/// [`RotaStoreError::Database`].
-pub async fn load<DB>(
-    pool: &Pool<DB>,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Vec<Shift>, RotaStoreError>
-where
-    DB: Database,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> DateTime<Utc>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
-    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
-    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
-    for<'q> i32: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
-    let mut conn = pool.acquire().await?;
-    Ok(select_overlapping(&mut *conn, from, to).await?)
+/// How far around a published period kept shifts are checked for overlaps: longer than any shift.
+const NEIGHBOURHOOD: chrono::Days = chrono::Days::new(7);
+
+// sqlx's generic bounds for "any database with these column types" would repeat on every
+// function; the two backends share one body through this macro instead. Placeholders are `$n`,
+// which both PostgreSQL and SQLite accept.
+macro_rules! rota_store {
+    ($module:ident, $db:ty) => {
+        mod $module {
+            use super::*;
+
+            async fn select_overlapping(
+                conn: &mut <$db as Database>::Connection,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+            ) -> Result<Vec<Shift>, sqlx::Error> {
+                // One query, shifts joined with their backups; a shift's rows come together.
+                let rows = sqlx::query(
+                    "SELECT s.id, s.starts_at, s.ends_at, s.clinic_id, s.doctor_id, \
+                     s.triage_clinic_id, b.doctor_id \
+                     FROM oncall_shifts s LEFT JOIN oncall_shift_backups b ON b.shift_id = s.id \
+                     WHERE s.starts_at < $2 AND s.ends_at > $1 \
+                     ORDER BY s.starts_at, s.id, b.position",
+                )
+                .bind(from)
+                .bind(to)
+                .fetch_all(&mut *conn)
+                .await?;
+                let mut shifts: Vec<(i64, Shift)> = Vec::new();
+                for row in rows {
+                    let id: i64 = row.try_get(0)?;
+                    if shifts.last().is_none_or(|(last, _)| *last != id) {
+                        let shift = Shift {
+                            starts_at: row.try_get(1)?,
+                            ends_at: row.try_get(2)?,
+                            clinic: row.try_get::<String, _>(3)?.into(),
+                            doctor: row.try_get::<String, _>(4)?.into(),
+                            backups: Vec::new(),
+                            triage_clinic: row.try_get::<String, _>(5)?.into(),
+                        };
+                        shifts.push((id, shift));
+                    }
+                    let backup: Option<String> = row.try_get(6)?;
+                    if let (Some(b), Some((_, shift))) = (backup, shifts.last_mut()) {
+                        shift.backups.push(b.into());
+                    }
+                }
+                Ok(shifts.into_iter().map(|(_, s)| s).collect())
+            }
+
+            impl RotaStore for Pool<$db> {
+                async fn publish(
+                    &self,
+                    network: &CareNetwork,
+                    from: DateTime<Utc>,
+                    to: DateTime<Utc>,
+                    shifts: Vec<Shift>,
+                ) -> Result<(), RotaStoreError> {
+                    if let Some(s) = shifts.iter().find(|s| s.starts_at < from || s.starts_at >= to) {
+                        return Err(RotaStoreError::OutsidePeriod {
+                            starts_at: s.starts_at,
+                        });
+                    }
+                    let mut tx = self.begin().await?;
+                    sqlx::query(
+                        "DELETE FROM oncall_shift_backups WHERE shift_id IN \
+                         (SELECT id FROM oncall_shifts WHERE starts_at >= $1 AND starts_at < $2)",
+                    )
+                    .bind(from)
+                    .bind(to)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("DELETE FROM oncall_shifts WHERE starts_at >= $1 AND starts_at < $2")
+                        .bind(from)
+                        .bind(to)
+                        .execute(&mut *tx)
+                        .await?;
+                    // Check the kept shifts around the period with the new ones before writing,
+                    // so SQLite refuses overlaps as PostgreSQL's exclusion constraint does.
+                    let mut around =
+                        select_overlapping(&mut tx, from - NEIGHBOURHOOD, to + NEIGHBOURHOOD).await?;
+                    around.extend(shifts.iter().cloned());
+                    Rota::new(around, network)?;
+
+                    for s in &shifts {
+                        let id: i64 = sqlx::query(
+                            "INSERT INTO oncall_shifts \
+                             (starts_at, ends_at, clinic_id, doctor_id, triage_clinic_id) \
+                             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                        )
+                        .bind(s.starts_at)
+                        .bind(s.ends_at)
+                        .bind(s.clinic.0.as_str())
+                        .bind(s.doctor.0.as_str())
+                        .bind(s.triage_clinic.0.as_str())
+                        .fetch_one(&mut *tx)
+                        .await?
+                        .try_get(0)?;
+                        for (position, backup) in (0_i32..).zip(&s.backups) {
+                            sqlx::query(
+                                "INSERT INTO oncall_shift_backups (shift_id, position, doctor_id) \
+                                 VALUES ($1, $2, $3)",
+                            )
+                            .bind(id)
+                            .bind(position)
+                            .bind(backup.0.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn load(
+                    &self,
+                    from: DateTime<Utc>,
+                    to: DateTime<Utc>,
+                ) -> Result<Vec<Shift>, RotaStoreError> {
+                    let mut conn = self.acquire().await?;
+                    Ok(select_overlapping(&mut conn, from, to).await?)
+                }
+            }
+        }
+    };
 }
 
-async fn select_overlapping<DB>(
-    conn: &mut DB::Connection,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Vec<Shift>, sqlx::Error>
-where
-    DB: Database,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> DateTime<Utc>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
-    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
-    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
-    for<'q> i32: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
-    // One query, shifts joined with their backups; rows of one shift come together in order.
-    let rows = sqlx::query(
-        "SELECT s.id, s.starts_at, s.ends_at, s.clinic_id, s.doctor_id, s.triage_clinic_id, b.doctor_id \
-         FROM oncall_shifts s LEFT JOIN oncall_shift_backups b ON b.shift_id = s.id \
-         WHERE s.starts_at < $2 AND s.ends_at > $1 \
-         ORDER BY s.starts_at, s.id, b.position",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut shifts: Vec<(i64, Shift)> = Vec::new();
-    for row in rows {
-        let id: i64 = row.try_get(0)?;
-        let backup: Option<String> = row.try_get(6)?;
-        if shifts.last().is_none_or(|(last, _)| *last != id) {
-            shifts.push((
-                id,
-                Shift {
-                    starts_at: row.try_get(1)?,
-                    ends_at: row.try_get(2)?,
-                    clinic: row.try_get::<String, _>(3)?.into(),
-                    doctor: row.try_get::<String, _>(4)?.into(),
-                    backups: Vec::new(),
-                    triage_clinic: row.try_get::<String, _>(5)?.into(),
-                },
-            ));
-        }
-        if let (Some(b), Some((_, shift))) = (backup, shifts.last_mut()) {
-            shift.backups.push(b.into());
-        }
-    }
-    Ok(shifts.into_iter().map(|(_, s)| s).collect())
-}
+rota_store!(postgres, sqlx::Postgres);
+rota_store!(sqlite, sqlx::Sqlite);
