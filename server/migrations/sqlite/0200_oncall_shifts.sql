@@ -1,10 +1,10 @@
--- On-call rota (issue 9): one row per on-call period, backups in their own table in call order.
--- Times are sqlx's RFC 3339 text in UTC, which sorts as time. SQLite has no exclusion
--- constraints: overlaps are refused by oncall::rota::Rota::new before anything is written.
+-- SQLite twin of migrations/postgres/0200_oncall_shifts.sql: times are INTEGER microseconds since
+-- the Unix epoch (UTC), as in the core tables. SQLite has no exclusion constraints: overlaps are
+-- refused by oncall::rota::Rota::new inside the publishing transaction, before anything is written.
 CREATE TABLE oncall_shifts (
     id               INTEGER PRIMARY KEY,
-    starts_at        TEXT NOT NULL,
-    ends_at          TEXT NOT NULL,
+    starts_at        INTEGER NOT NULL,
+    ends_at          INTEGER NOT NULL,
     clinic_id        TEXT NOT NULL,
     doctor_id        TEXT NOT NULL,
     triage_clinic_id TEXT NOT NULL,

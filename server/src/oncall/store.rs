@@ -24,6 +24,9 @@ pub enum RotaStoreError {
         /// The shift's start.
         starts_at: DateTime<Utc>,
     },
+    /// A stored time cannot be an instant (a corrupt row).
+    #[error("stored time {0} is out of range")]
+    CorruptTime(i64),
     /// The shifts do not form a valid rota with the network; nothing was written.
     #[error("invalid rota")]
     Invalid(#[from] RotaError),
@@ -75,17 +78,26 @@ const NEIGHBOURHOOD: chrono::Days = chrono::Days::new(7);
 
 // sqlx's generic bounds for "any database with these column types" would repeat on every
 // function; the two backends share one body through this macro instead. Placeholders are `$n`,
-// which both PostgreSQL and SQLite accept.
+// which both PostgreSQL and SQLite accept. Times go through `$to_db`/`$from_db`: TIMESTAMPTZ in
+// PostgreSQL, INTEGER microseconds in SQLite (the core tables' convention).
 macro_rules! rota_store {
-    ($module:ident, $db:ty) => {
+    ($module:ident, $db:ty, $time:ty, $to_db:expr, $from_db:expr) => {
         mod $module {
             use super::*;
+
+            fn to_db(t: DateTime<Utc>) -> $time {
+                ($to_db)(t)
+            }
+
+            fn from_db(t: $time) -> Result<DateTime<Utc>, RotaStoreError> {
+                ($from_db)(t)
+            }
 
             async fn select_overlapping(
                 conn: &mut <$db as Database>::Connection,
                 from: DateTime<Utc>,
                 to: DateTime<Utc>,
-            ) -> Result<Vec<Shift>, sqlx::Error> {
+            ) -> Result<Vec<Shift>, RotaStoreError> {
                 // One query, shifts joined with their backups; a shift's rows come together.
                 let rows = sqlx::query(
                     "SELECT s.id, s.starts_at, s.ends_at, s.clinic_id, s.doctor_id, \
@@ -94,8 +106,8 @@ macro_rules! rota_store {
                      WHERE s.starts_at < $2 AND s.ends_at > $1 \
                      ORDER BY s.starts_at, s.id, b.position",
                 )
-                .bind(from)
-                .bind(to)
+                .bind(to_db(from))
+                .bind(to_db(to))
                 .fetch_all(&mut *conn)
                 .await?;
                 let mut shifts: Vec<(i64, Shift)> = Vec::new();
@@ -103,8 +115,8 @@ macro_rules! rota_store {
                     let id: i64 = row.try_get(0)?;
                     if shifts.last().is_none_or(|(last, _)| *last != id) {
                         let shift = Shift {
-                            starts_at: row.try_get(1)?,
-                            ends_at: row.try_get(2)?,
+                            starts_at: from_db(row.try_get(1)?)?,
+                            ends_at: from_db(row.try_get(2)?)?,
                             clinic: row.try_get::<String, _>(3)?.into(),
                             doctor: row.try_get::<String, _>(4)?.into(),
                             backups: Vec::new(),
@@ -138,13 +150,13 @@ macro_rules! rota_store {
                         "DELETE FROM oncall_shift_backups WHERE shift_id IN \
                          (SELECT id FROM oncall_shifts WHERE starts_at >= $1 AND starts_at < $2)",
                     )
-                    .bind(from)
-                    .bind(to)
+                    .bind(to_db(from))
+                    .bind(to_db(to))
                     .execute(&mut *tx)
                     .await?;
                     sqlx::query("DELETE FROM oncall_shifts WHERE starts_at >= $1 AND starts_at < $2")
-                        .bind(from)
-                        .bind(to)
+                        .bind(to_db(from))
+                        .bind(to_db(to))
                         .execute(&mut *tx)
                         .await?;
                     // Check the kept shifts around the period with the new ones before writing,
@@ -160,8 +172,8 @@ macro_rules! rota_store {
                              (starts_at, ends_at, clinic_id, doctor_id, triage_clinic_id) \
                              VALUES ($1, $2, $3, $4, $5) RETURNING id",
                         )
-                        .bind(s.starts_at)
-                        .bind(s.ends_at)
+                        .bind(to_db(s.starts_at))
+                        .bind(to_db(s.ends_at))
                         .bind(s.clinic.0.as_str())
                         .bind(s.doctor.0.as_str())
                         .bind(s.triage_clinic.0.as_str())
@@ -190,12 +202,24 @@ macro_rules! rota_store {
                     to: DateTime<Utc>,
                 ) -> Result<Vec<Shift>, RotaStoreError> {
                     let mut conn = self.acquire().await?;
-                    Ok(select_overlapping(&mut conn, from, to).await?)
+                    select_overlapping(&mut conn, from, to).await
                 }
             }
         }
     };
 }
 
-rota_store!(postgres, sqlx::Postgres);
-rota_store!(sqlite, sqlx::Sqlite);
+rota_store!(
+    postgres,
+    sqlx::Postgres,
+    DateTime<Utc>,
+    |t| t,
+    Ok::<_, RotaStoreError>
+);
+rota_store!(
+    sqlite,
+    sqlx::Sqlite,
+    i64,
+    |t: DateTime<Utc>| t.timestamp_micros(),
+    |us| DateTime::from_timestamp_micros(us).ok_or(RotaStoreError::CorruptTime(us))
+);
