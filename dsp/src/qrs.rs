@@ -13,6 +13,10 @@
 //!    last beat a peak whose steepest slope is under half the last beat's is taken for a T wave.
 //! 5. **Search-back**: when no beat came for 1.66 mean RR, the largest remembered peak above half
 //!    the threshold becomes a beat, flagged [`Beat::late`].
+//! 6. **P-wave check**: a beat that passes the threshold but is weak (under 0.7 of the signal
+//!    level) is held back until it is clear that no stronger, steeper QRS follows within
+//!    0.4 mean RR (at most 360 ms); if one does, the weak peak was a tall P wave (MIT-BIH 108)
+//!    or an artefact. Held-back beats are reported late.
 //!
 //! Where it departs from the paper:
 //! - The **R peak** is located in the raw signal: the steepest slope of the band-passed signal,
@@ -43,7 +47,7 @@ const DERIVATIVE_MS: f64 = 8.0;
 /// Length of the moving-window integrator: about the widest QRS.
 const INTEGRATION_MS: f64 = 150.0;
 /// A maximum of the integral counts as a peak once it has not been exceeded for this long.
-const PEAK_HOLD_MS: f64 = 120.0;
+const PEAK_HOLD_MS: f64 = 80.0;
 /// Time to learn the signal and noise levels before thresholds apply.
 const LEARNING_MS: f64 = 2000.0;
 /// No second beat within this time of a beat.
@@ -62,6 +66,18 @@ const SEARCH_BACK_RR: f64 = 1.66;
 const INITIAL_RR_MS: f64 = 1000.0;
 /// While no beat is found past the search-back time, the signal level halves this often.
 const SIGNAL_DECAY_HALF_LIFE_MS: f64 = 1000.0;
+/// A beat whose integral peak is under this fraction of the signal level is held back until
+/// the T-wave window has passed, in case a much stronger QRS follows.
+const WEAK: f64 = 0.7;
+/// A held-back weak beat is dropped when a peak this many times stronger follows within the
+/// T-wave window.
+const DOMINANCE: f64 = 1.0;
+/// ... and when it comes sooner than this fraction of the mean RR before that peak (a P wave
+/// sits ~200 ms before its QRS; a real beat that early would be a couplet at a rate far above
+/// the current one).
+const PRE_QRS_RR: f64 = 0.4;
+/// Beats reported later than this after their R peak are flagged late.
+const PRIMARY_DEADLINE_MS: f64 = 250.0;
 /// Peaks remembered for search-back (and during learning).
 const CANDIDATES: usize = 16;
 /// RR intervals averaged.
@@ -93,6 +109,7 @@ struct Timing {
     baseline: u64,
     /// Band-pass plus derivative group delay, in samples.
     filter_delay: u64,
+    primary_deadline: u64,
     initial_rr: f64,
     /// Per-sample factor of the signal-level decay.
     signal_decay: f64,
@@ -111,6 +128,7 @@ impl Timing {
             r_search: samples(R_SEARCH_MS),
             baseline: samples(BASELINE_MS),
             filter_delay: filter_delay.round().max(0.0) as u64,
+            primary_deadline: samples(PRIMARY_DEADLINE_MS),
             initial_rr: INITIAL_RR_MS * rate.as_hz() / 1000.0,
             signal_decay: 0.5f64.powf(1000.0 / (SIGNAL_DECAY_HALF_LIFE_MS * rate.as_hz())),
         }
@@ -187,6 +205,9 @@ pub struct QrsDetector {
     last_beat: Option<Peak>,
     rr: [f64; RR_HISTORY],
     rr_len: usize,
+    /// A beat above threshold but weak, held back until it is clear no stronger QRS follows
+    /// (which would make it a P wave or an artefact).
+    pending: Option<Peak>,
     /// Peaks since the last beat that may be recovered by search-back (or, while learning, every peak).
     candidates: Peaks,
 }
@@ -223,6 +244,7 @@ impl QrsDetector {
             rr: [0.0; RR_HISTORY],
             rr_len: 0,
             candidates: Peaks::default(),
+            pending: None,
         }
     }
 
@@ -260,6 +282,7 @@ impl QrsDetector {
         self.rr = [0.0; RR_HISTORY];
         self.rr_len = 0;
         self.candidates = Peaks::default();
+        self.pending = None;
     }
 
     /// Feeds the next samples of the stream (any gain, any chunk length) and calls `on_beat` for
@@ -308,6 +331,7 @@ impl QrsDetector {
         if index + 1 == self.timing.learning {
             self.finish_learning(index, on_beat);
         } else if index >= self.timing.learning {
+            self.flush_pending(index, on_beat);
             self.search_back(index, on_beat);
         }
         self.next_index += 1;
@@ -392,6 +416,11 @@ impl QrsDetector {
         }
     }
 
+    /// How soon after a weak beat a stronger peak must come to reveal the weak one as a P wave.
+    fn p_wave_window(&self) -> u64 {
+        (PRE_QRS_RR * self.mean_rr()).min(self.timing.t_wave_window as f64) as u64
+    }
+
     fn finish_learning(&mut self, index: u64, on_beat: &mut impl FnMut(Beat)) {
         self.signal_level = 0.5 * self.learning_max;
         self.noise_level = 0.5 * self.learning_sum / self.timing.learning as f64;
@@ -404,6 +433,26 @@ impl QrsDetector {
     /// Decides whether a confirmed peak is a beat, a T wave or noise.
     /// `replay` marks peaks from the learning phase, reported late.
     fn classify(&mut self, peak: Peak, index: u64, replay: bool, on_beat: &mut impl FnMut(Beat)) {
+        if let Some(pending) = self.pending {
+            let gap = peak.r_peak.saturating_sub(pending.r_peak);
+            if peak.r_peak <= pending.r_peak || gap < self.timing.refractory {
+                // Two peaks of one complex: keep the stronger.
+                if peak.energy > pending.energy {
+                    self.pending = Some(peak);
+                }
+                return;
+            }
+            self.pending = None;
+            let dominated = gap < self.p_wave_window()
+                && peak.energy > DOMINANCE * pending.energy
+                && peak.slope > pending.slope;
+            if dominated {
+                // The weak peak was a P wave or an artefact before this QRS.
+                self.noise_level = 0.125 * pending.energy + 0.875 * self.noise_level;
+            } else {
+                self.accept(pending, index, 0.125, replay, on_beat);
+            }
+        }
         if let Some(last) = self.last_beat {
             let gap = peak.r_peak.saturating_sub(last.r_peak);
             if peak.r_peak <= last.r_peak || gap < self.timing.refractory {
@@ -415,12 +464,27 @@ impl QrsDetector {
             }
         }
         if peak.energy > self.threshold() {
-            self.accept(peak, index, 0.125, replay, on_beat);
+            if peak.energy < WEAK * self.signal_level {
+                self.pending = Some(peak);
+            } else {
+                self.accept(peak, index, 0.125, replay, on_beat);
+            }
         } else {
             self.noise_level = 0.125 * peak.energy + 0.875 * self.noise_level;
-            if peak.energy > 0.5 * self.threshold() {
-                self.candidates.push(peak);
-            }
+            // Judged against the half threshold of the moment search-back happens, not of now:
+            // after an amplitude drop the threshold decays until these peaks qualify.
+            self.candidates.push(peak);
+        }
+    }
+
+    /// Reports the held-back weak beat once no stronger QRS can follow it any more.
+    fn flush_pending(&mut self, index: u64, on_beat: &mut impl FnMut(Beat)) {
+        if let Some(pending) = self.pending
+            // A QRS that could dominate it is confirmed at most the primary deadline after its R peak.
+            && index >= pending.r_peak + self.p_wave_window() + self.timing.primary_deadline
+        {
+            self.pending = None;
+            self.accept(pending, index, 0.125, false, on_beat);
         }
     }
 
@@ -450,10 +514,11 @@ impl QrsDetector {
         }
         self.last_beat = Some(peak);
         self.candidates = Peaks::default();
+        let delay = index.saturating_sub(peak.r_peak);
         on_beat(Beat {
             r_peak: peak.r_peak,
-            delay: u32::try_from(index.saturating_sub(peak.r_peak)).unwrap_or(u32::MAX),
-            late,
+            delay: u32::try_from(delay).unwrap_or(u32::MAX),
+            late: late || delay > self.timing.primary_deadline,
         });
     }
 
@@ -462,6 +527,9 @@ impl QrsDetector {
         let Some(last) = self.last_beat else {
             return;
         };
+        if self.pending.is_some() {
+            return;
+        }
         let limit = SEARCH_BACK_RR * self.mean_rr();
         if ((index - last.energy_index) as f64) < limit {
             return;
@@ -477,10 +545,15 @@ impl QrsDetector {
             .filter(|(_, peak)| peak.energy > half_threshold)
             .max_by(|(_, a), (_, b)| a.energy.total_cmp(&b.energy));
         if let Some((position, &peak)) = best {
-            let rest = self.candidates;
+            let mut rest = self.candidates;
+            rest.drop_front(position + 1);
             self.accept(peak, index, 0.25, true, on_beat);
-            self.candidates = rest;
-            self.candidates.drop_front(position + 1);
+            // Keep the later peaks that are not part of the recovered beat's QRS.
+            for &later in rest.as_slice() {
+                if later.r_peak >= peak.r_peak + self.timing.refractory {
+                    self.candidates.push(later);
+                }
+            }
         }
     }
 }

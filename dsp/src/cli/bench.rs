@@ -57,5 +57,6 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         let detector = QrsDetector::new(SampleRate::hz(hz));
         println!("state at {hz:>3} Hz: {} bytes", detector.state_bytes());
     }
+    super::rhythm::print_chain_bench(&records, args.passes);
     Ok(())
 }

@@ -869,7 +869,7 @@ async fn write_contents(
     }
     let mut obs = Obs::default();
     let mut ecg = Ecg::default();
-    let mut presence: HashMap<String, (bool, String, Option<i64>)> = HashMap::new();
+    let mut presence: HashMap<String, (DateTime<Utc>, bool, String, Option<i64>)> = HashMap::new();
     for (m, _) in batch.messages.iter().zip(fresh).filter(|(_, f)| **f) {
         let (epoch, seq) = match m.key {
             Some((epoch, seq)) => (Some(epoch.to_string()), Some(to_i64(seq, "sequence")?)),
@@ -932,7 +932,7 @@ async fn write_contents(
                 let depth = p.outbox_depth.map(|d| i64::try_from(d).unwrap_or(i64::MAX));
                 presence.insert(
                     m.gateway.to_string(),
-                    (p.online, p.software_version.clone(), depth),
+                    (m.received_at, p.online, p.software_version.clone(), depth),
                 );
             }
             Content::DeadLetter(d) => {
@@ -1006,14 +1006,15 @@ async fn write_contents(
         .execute(&mut **tx)
         .await?;
     }
-    for (gateway, (online, version, depth)) in presence {
+    for (gateway, (seen, online, version, depth)) in presence {
         sqlx::query(
             "INSERT INTO gateway_state (gateway_id, last_seen, online, software_version, outbox_depth)
-             VALUES ($1, now(), $2, $3, $4)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (gateway_id) DO UPDATE SET online = EXCLUDED.online,
                software_version = EXCLUDED.software_version, outbox_depth = EXCLUDED.outbox_depth",
         )
         .bind(&gateway)
+        .bind(seen)
         .bind(online)
         .bind(&version)
         .bind(depth)

@@ -1,11 +1,11 @@
 //! What the server stores and reads back, independent of the database.
 //!
 //! [`Storage`] is implemented by [`crate::sinks::timescale::TimescaleStore`] (PostgreSQL +
-//! TimescaleDB) and [`crate::sinks::sqlite::SqliteStore`] (the embedded default); [`conformance`]
+//! TimescaleDB) and [`crate::sinks::sqlite::SqliteStore`] (the embedded default);
+//! `tests/storage_conformance.rs`
 //! is the one suite both must pass. Callers are generic over the backend and pick it once, at
 //! startup ([`open`]).
 
-pub mod conformance;
 pub mod ecg_codec;
 
 use std::future::Future;
