@@ -1,3 +1,4 @@
 //! mimamori server.
 
 pub mod alerts;
+pub mod oncall;

@@ -1,8 +1,11 @@
 //! mimamori server.
 
-use clap::{Parser, Subcommand};
-use mimamori_server::alerts;
+use std::io::Write as _;
 
+use clap::{Parser, Subcommand};
+use mimamori_server::{alerts, oncall};
+
+/// mimamori server: ingest, analysis, alerts, on-call routing.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
@@ -12,14 +15,22 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Print Japanese public holidays in a date range (YYYY-MM-DD<TAB>name).
+    Calendar(oncall::cli::CalendarArgs),
+    /// Print who covers a patient's alert at an instant, as JSON.
+    Oncall(oncall::cli::OncallArgs),
     /// Score NEWS2 from home measurements and print JSON.
     News2(alerts::cli::News2Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let mut stdout = std::io::stdout().lock();
     match cli.command {
-        Command::News2(args) => println!("{}", alerts::cli::news2_report(&args)),
+        Command::Calendar(args) => oncall::cli::calendar(&args, &mut stdout)?,
+        Command::Oncall(args) => oncall::cli::oncall(&args, &mut stdout)?,
+        Command::News2(args) => writeln!(stdout, "{}", alerts::cli::news2_report(&args))?,
     }
+    stdout.flush()?;
     Ok(())
 }
