@@ -3,6 +3,7 @@
 //!
 //! Layout:
 //! - [`devices`]: pure decoders, one module per device family, registered in [`devices::Profile`].
+//! - [`readings`]: decoded notifications → wire observations, ECG chunks, device status.
 //! - [`outbox`]: the durable, acknowledged queue every reading passes through.
 //! - [`publish`]: drains the outbox to MQTT, applies the server's end-to-end acks.
 //! - [`simulate`]: simulated homes publishing through the same outbox and publisher.
@@ -11,4 +12,5 @@ pub mod clock;
 pub mod devices;
 pub mod outbox;
 pub mod publish;
+pub mod readings;
 pub mod simulate;
