@@ -74,7 +74,8 @@ class Adapter(ServiceInterface):
 
     @method()
     def SetDiscoveryFilter(self, filter: "a{sv}"):
-        say("FILTER", ",".join(sorted(str(v.value) for v in filter.get("UUIDs", Variant("as", [])).value)))
+        uuids = filter["UUIDs"].value if "UUIDs" in filter else []
+        say("FILTER", ",".join(sorted(uuids)))
 
     @method()
     def StartDiscovery(self):
