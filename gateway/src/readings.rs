@@ -141,6 +141,40 @@ impl Extractor {
         }
     }
 
+    /// An SpO2 reading and the oximeter's pulse rate, timed alike.
+    fn spo2_pulse(
+        &mut self,
+        obs: &mut Vec<Observation>,
+        spo2: Option<f64>,
+        pulse: Option<f64>,
+        timing: &Timing,
+    ) {
+        self.obs(obs, VitalSign::Spo2, spo2, timing, None);
+        self.obs(obs, VitalSign::PulseRateOximetry, pulse, timing, None);
+    }
+
+    /// A streamed SpO2 / pulse pair, kept when the sensor is worn and the rate limit allows.
+    fn oximetry(
+        &mut self,
+        kind: &'static str,
+        obs: &mut Vec<Observation>,
+        worn: bool,
+        spo2: Option<u8>,
+        pulse: Option<u16>,
+        now: &Timing,
+    ) {
+        if worn && spo2.is_some() && self.due(kind, now.received_at) {
+            self.obs(obs, VitalSign::Spo2, spo2.map(f64::from), now, None);
+            self.obs(
+                obs,
+                VitalSign::PulseRateOximetry,
+                pulse.map(f64::from),
+                now,
+                None,
+            );
+        }
+    }
+
     /// Whether a streamed numeric may be kept now (rate limit per kind).
     fn due(&mut self, kind: &'static str, at: DateTime<Utc>) -> bool {
         match self.last_numeric.get(kind) {
@@ -287,19 +321,11 @@ impl Extractor {
                     timing = timing.distrust(TimeFlag::DeviceClockNotSet);
                 }
                 if !s.device_status.as_ref().is_some_and(|d| d.sensor_off()) {
-                    self.obs(
+                    self.spo2_pulse(
                         &mut obs,
-                        VitalSign::Spo2,
                         num(s.reading.spo2_percent),
-                        &timing,
-                        None,
-                    );
-                    self.obs(
-                        &mut obs,
-                        VitalSign::PulseRateOximetry,
                         num(s.reading.pulse_rate_per_min),
                         &timing,
-                        None,
                     );
                 }
             }
@@ -308,19 +334,11 @@ impl Extractor {
                 if off {
                     self.status(&mut bodies, received_at, None, Some(true));
                 } else if self.due("plx", received_at) {
-                    self.obs(
+                    self.spo2_pulse(
                         &mut obs,
-                        VitalSign::Spo2,
                         num(c.normal.spo2_percent),
-                        &now,
-                        None,
-                    );
-                    self.obs(
-                        &mut obs,
-                        VitalSign::PulseRateOximetry,
                         num(c.normal.pulse_rate_per_min),
                         &now,
-                        None,
                     );
                 }
             }
@@ -358,23 +376,14 @@ impl Extractor {
                         );
                     }
                 }
-                if let Some(spo2) = &live.spo2
-                    && spo2.spo2_percent.is_some()
-                    && self.due("spo2", received_at)
-                {
-                    self.obs(
+                if let Some(spo2) = &live.spo2 {
+                    self.oximetry(
+                        "spo2",
                         &mut obs,
-                        VitalSign::Spo2,
-                        spo2.spo2_percent.map(f64::from),
+                        true,
+                        spo2.spo2_percent,
+                        spo2.pulse_rate_per_min,
                         &now,
-                        None,
-                    );
-                    self.obs(
-                        &mut obs,
-                        VitalSign::PulseRateOximetry,
-                        spo2.pulse_rate_per_min.map(f64::from),
-                        &now,
-                        None,
                     );
                 }
                 if live.battery_percent.is_some() {
@@ -382,41 +391,25 @@ impl Extractor {
                 }
             }
             Decoded::O2Live(o2) => {
-                if o2.worn && self.due("o2", received_at) {
-                    self.obs(
-                        &mut obs,
-                        VitalSign::Spo2,
-                        o2.spo2_percent.map(f64::from),
-                        &now,
-                        None,
-                    );
-                    self.obs(
-                        &mut obs,
-                        VitalSign::PulseRateOximetry,
-                        o2.pulse_rate_per_min.map(f64::from),
-                        &now,
-                        None,
-                    );
-                }
+                self.oximetry(
+                    "o2",
+                    &mut obs,
+                    o2.worn,
+                    o2.spo2_percent,
+                    o2.pulse_rate_per_min,
+                    &now,
+                );
                 self.status(&mut bodies, received_at, Some(o2.battery_percent), None);
             }
             Decoded::O2Wave(o2) => {
-                if o2.worn && self.due("o2", received_at) {
-                    self.obs(
-                        &mut obs,
-                        VitalSign::Spo2,
-                        o2.spo2_percent.map(f64::from),
-                        &now,
-                        None,
-                    );
-                    self.obs(
-                        &mut obs,
-                        VitalSign::PulseRateOximetry,
-                        o2.pulse_rate_per_min.map(f64::from),
-                        &now,
-                        None,
-                    );
-                }
+                self.oximetry(
+                    "o2",
+                    &mut obs,
+                    o2.worn,
+                    o2.spo2_percent,
+                    o2.pulse_rate_per_min,
+                    &now,
+                );
             }
             Decoded::LepuFrame { content, .. } => match content {
                 crate::devices::LepuContent::Er1Live(er1) => {
