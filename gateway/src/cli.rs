@@ -2,6 +2,7 @@
 
 mod decode;
 mod outbox;
+mod run;
 mod simulate;
 
 use std::process::ExitCode;
@@ -20,6 +21,10 @@ pub struct Args {
 enum Command {
     /// Decode one notification (SIG profiles) or one frame (Viatom) and print it as JSON.
     Decode(decode::DecodeArgs),
+    /// Run the gateway: scan, read the allowed devices, keep readings in the outbox, publish.
+    Run(run::RunArgs),
+    /// List the health devices advertising nearby, with the family each would be read as.
+    Scan(run::ScanArgs),
     /// Simulated homes publishing vitals and ECG through the real outbox and publisher.
     Simulate(simulate::SimulateArgs),
     /// Inspect the durable outbox.
@@ -43,5 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Decode(a) => decode::run(a),
         Command::Outbox(c) => outbox::run(c),
         Command::Simulate(a) => simulate::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Scan(a) => run::scan(a),
     }
 }

@@ -62,6 +62,10 @@ pub struct MqttConfig {
     /// Longest reconnect delay, ms.
     #[serde(default = "default_reconnect_max_ms")]
     pub reconnect_max_ms: u64,
+    /// Presence (with the outbox's depth and quota use) is republished this often, s, and at once
+    /// when the outbox's quota level changes: that is the disk-quota alarm the server sees.
+    #[serde(default = "default_presence_interval_s")]
+    pub presence_interval_s: u64,
 }
 
 const fn default_keep_alive_s() -> u64 {
@@ -78,6 +82,9 @@ const fn default_reconnect_min_ms() -> u64 {
 }
 const fn default_reconnect_max_ms() -> u64 {
     30_000
+}
+const fn default_presence_interval_s() -> u64 {
+    300
 }
 
 impl MqttConfig {
@@ -99,6 +106,7 @@ impl MqttConfig {
             ack_timeout_ms: default_ack_timeout_ms(),
             reconnect_min_ms: default_reconnect_min_ms(),
             reconnect_max_ms: default_reconnect_max_ms(),
+            presence_interval_s: default_presence_interval_s(),
         }
     }
 }
@@ -282,7 +290,18 @@ impl Publisher {
         let mut last_progress = Instant::now();
         let mut watermark = self.outbox.with(|o| o.first_unacked());
         let outbox = self.outbox.clone();
+        let mut presence_tick =
+            tokio::time::interval(Duration::from_secs(self.config.presence_interval_s.max(1)));
+        let mut quota_level = outbox.with(|o| o.quota_level());
         loop {
+            let level = outbox.with(|o| o.quota_level());
+            if level != quota_level {
+                if level > crate::outbox::QuotaLevel::Ok {
+                    tracing::warn!(level = ?level, status = ?outbox.with(|o| o.status()), "Outbox nearing its disk quota.");
+                }
+                quota_level = level;
+                presence_tick.reset_immediately();
+            }
             if connected {
                 next_to_send = self.fill_window(next_to_send);
             }
@@ -291,6 +310,9 @@ impl Publisher {
             tokio::select! {
                 () = &mut shutdown => break,
                 () = outbox.appended(), if connected => {}
+                _ = presence_tick.tick(), if connected => {
+                    let _ = self.client.try_publish(Topic::new(gw.clone(), Channel::Presence).to_string(), QoS::AtLeastOnce, true, self.presence(true));
+                }
                 () = tokio::time::sleep_until(timeout_at), if connected && in_flight => {
                     tracing::warn!(from = watermark, to = next_to_send, "No end-to-end ack in time; resending from the watermark.");
                     next_to_send = watermark;

@@ -496,14 +496,16 @@ mod tests {
             .collect()
     }
 
-    fn scenario(name: &str) -> Vec<Event> {
+    fn scenario_file(name: &str) -> scenario::Scenario {
         let path = format!(
             "{}/../fixtures/scenarios/{name}.toml",
             env!("CARGO_MANIFEST_DIR")
         );
-        scenario::Scenario::parse(&std::fs::read_to_string(path).unwrap())
-            .unwrap()
-            .events_for(0)
+        scenario::Scenario::parse(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn scenario(name: &str) -> Vec<Event> {
+        scenario_file(name).events_for(0)
     }
 
     #[test]
@@ -565,14 +567,7 @@ mod tests {
 
     #[test]
     fn ecg_is_contiguous_and_silence_and_battery_events_apply() {
-        let events = scenario::Scenario::parse(
-            &std::fs::read_to_string(format!(
-                "{}/../fixtures/scenarios/af-pause-devices.toml",
-                env!("CARGO_MANIFEST_DIR")
-            ))
-            .unwrap(),
-        )
-        .unwrap();
+        let events = scenario_file("af-pause-devices");
         let mut home = HomeSim::new(2, events.events_for(2), start(), true, 2);
         let bodies = home.advance(start() + Duration::hours(2));
         let chunks: Vec<&EcgChunk> = bodies
@@ -596,15 +591,8 @@ mod tests {
     }
 
     #[test]
-    fn af_onset_makes_the_pulse_irregular() {
-        let events = scenario::Scenario::parse(
-            &std::fs::read_to_string(format!(
-                "{}/../fixtures/scenarios/af-pause-devices.toml",
-                env!("CARGO_MANIFEST_DIR")
-            ))
-            .unwrap(),
-        )
-        .unwrap();
+    fn af_onset_is_on_only_within_its_episode() {
+        let events = scenario_file("af-pause-devices");
         let home = HomeSim::new(0, events.events_for(0), start(), true, 1);
         assert!(!home.vitals_at(start() + Duration::minutes(20)).af);
         assert!(home.vitals_at(start() + Duration::minutes(40)).af);

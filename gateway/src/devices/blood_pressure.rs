@@ -21,6 +21,16 @@ pub enum PressureUnit {
     Kpa,
 }
 
+impl PressureUnit {
+    fn from_flags(flags: u8) -> Self {
+        if flags & 0x01 != 0 {
+            Self::Kpa
+        } else {
+            Self::Mmhg
+        }
+    }
+}
+
 /// Pulse rate range bits (3–4) of the measurement status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -108,11 +118,7 @@ pub struct CuffPressure {
 pub fn decode_measurement(bytes: &[u8]) -> Result<BloodPressure, DecodeError> {
     let mut c = Cursor::new(bytes);
     let flags = c.u8("flags")?;
-    let unit = if flags & 0x01 != 0 {
-        PressureUnit::Kpa
-    } else {
-        PressureUnit::Mmhg
-    };
+    let unit = PressureUnit::from_flags(flags);
     let systolic = pressure(&mut c, "systolic", unit)?;
     let diastolic = pressure(&mut c, "diastolic", unit)?;
     let mean = pressure(&mut c, "mean_arterial_pressure", unit)?;
@@ -134,11 +140,7 @@ pub fn decode_measurement(bytes: &[u8]) -> Result<BloodPressure, DecodeError> {
 pub fn decode_cuff_pressure(bytes: &[u8]) -> Result<CuffPressure, DecodeError> {
     let mut c = Cursor::new(bytes);
     let flags = c.u8("flags")?;
-    let unit = if flags & 0x01 != 0 {
-        PressureUnit::Kpa
-    } else {
-        PressureUnit::Mmhg
-    };
+    let unit = PressureUnit::from_flags(flags);
     let cuff = pressure(&mut c, "cuff_pressure", unit)?;
     c.take("unused_diastolic_and_map", 4)?;
     let tail = Tail::read(&mut c, flags)?;

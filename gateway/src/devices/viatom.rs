@@ -17,6 +17,9 @@ pub mod checkme_live;
 pub mod er1;
 pub mod o2;
 
+use crate::devices::error::DecodeError;
+use crate::devices::reassembler::FrameCheck;
+
 /// CRC-8 with polynomial 0x07, init 0, no reflection, no final XOR (CRC-8/SMBUS), as both the
 /// 0xAA and 0xA5 framings use it.
 pub fn crc8_smbus(bytes: &[u8]) -> u8 {
@@ -31,6 +34,62 @@ pub fn crc8_smbus(bytes: &[u8]) -> u8 {
         }
         crc
     })
+}
+
+/// Header check shared by the 0xAA/0x55 and 0xA5 framings: start byte, byte 2 = NOT byte 1,
+/// u16 LE payload length at offset 5, [`FRAME_OVERHEAD`] bytes around the payload.
+pub(crate) fn check_inverted_header(
+    buf: &[u8],
+    start: u8,
+    max_payload: usize,
+    byte1_ok: impl Fn(u8) -> bool,
+) -> FrameCheck {
+    match buf {
+        [] => FrameCheck::Incomplete,
+        [first, ..] if *first != start => FrameCheck::NotAFrame,
+        [_] | [_, _] => FrameCheck::Incomplete,
+        [_, b1, b2, ..] if *b2 != !*b1 || !byte1_ok(*b1) => FrameCheck::NotAFrame,
+        _ if buf.len() < 7 => FrameCheck::Incomplete,
+        _ => {
+            let n = usize::from(u16::from_le_bytes([buf[5], buf[6]]));
+            if n > max_payload {
+                FrameCheck::NotAFrame
+            } else {
+                FrameCheck::Length(FRAME_OVERHEAD + n)
+            }
+        }
+    }
+}
+
+/// Bytes of header (7) and CRC (1) around the payload in both CRC-8 framings.
+pub const FRAME_OVERHEAD: usize = 8;
+
+/// Checks the declared length against the frame and the trailing CRC-8; returns the payload.
+pub(crate) fn payload_after_crc(frame: &[u8]) -> Result<&[u8], DecodeError> {
+    if frame.len() < 7 {
+        return Err(DecodeError::Truncated {
+            field: "header",
+            offset: 0,
+            needed: 7,
+            available: frame.len(),
+        });
+    }
+    let declared = FRAME_OVERHEAD + usize::from(u16::from_le_bytes([frame[5], frame[6]]));
+    if frame.len() != declared {
+        return Err(DecodeError::BadLength {
+            declared,
+            actual: frame.len(),
+        });
+    }
+    let (body, crc) = frame.split_at(frame.len() - 1);
+    let computed = crc8_smbus(body);
+    if crc[0] != computed {
+        return Err(DecodeError::BadCrc {
+            received: crc[0],
+            computed,
+        });
+    }
+    Ok(&body[7..])
 }
 
 /// Micro-volts per count of each ECG stream, from the vendor sources in the protocol notes.

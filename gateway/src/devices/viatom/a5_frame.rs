@@ -11,7 +11,7 @@ use crate::devices::error::{DecodeError, Hex};
 use crate::devices::reassembler::FrameCheck;
 
 /// Header + CRC bytes around the payload.
-pub const OVERHEAD: usize = 8;
+pub const OVERHEAD: usize = super::FRAME_OVERHEAD;
 /// Largest payload accepted. The BP2 reports a maximum frame of 258 bytes; file reads can be
 /// longer on other models, so allow some room without letting garbage hold the buffer hostage.
 pub const MAX_PAYLOAD: usize = 2048;
@@ -140,26 +140,7 @@ pub struct A5Frame<'a> {
 
 /// Looks at the start of a buffer for the reassembler.
 pub(crate) fn check(buf: &[u8]) -> FrameCheck {
-    if buf.is_empty() {
-        return FrameCheck::Incomplete;
-    }
-    if buf[0] != 0xA5 {
-        return FrameCheck::NotAFrame;
-    }
-    if buf.len() < 3 {
-        return FrameCheck::Incomplete;
-    }
-    if buf[2] != !buf[1] {
-        return FrameCheck::NotAFrame;
-    }
-    if buf.len() < 7 {
-        return FrameCheck::Incomplete;
-    }
-    let n = usize::from(u16::from_le_bytes([buf[5], buf[6]]));
-    if n > MAX_PAYLOAD {
-        return FrameCheck::NotAFrame;
-    }
-    FrameCheck::Length(OVERHEAD + n)
+    super::check_inverted_header(buf, 0xA5, MAX_PAYLOAD, |_| true)
 }
 
 /// Decodes one complete frame, checking header, length and CRC.
@@ -172,19 +153,7 @@ pub fn decode(frame: &[u8]) -> Result<A5Frame<'_>, DecodeError> {
             got: Hex(frame[..3].to_vec()),
         });
     }
-    let len = usize::from(c.u16("length")?);
-    if frame.len() != OVERHEAD + len {
-        return Err(DecodeError::BadLength {
-            declared: OVERHEAD + len,
-            actual: frame.len(),
-        });
-    }
-    let payload = c.take("payload", len)?;
-    let received = c.u8("crc")?;
-    let computed = crc8_smbus(&frame[..frame.len() - 1]);
-    if received != computed {
-        return Err(DecodeError::BadCrc { received, computed });
-    }
+    let payload = super::payload_after_crc(frame)?;
     let packet_type = match packet_type {
         0x00 => PacketType::Request,
         0x01 => PacketType::Ok,

@@ -10,7 +10,7 @@ use crate::devices::error::{DecodeError, Hex};
 use crate::devices::reassembler::FrameCheck;
 
 /// Header + CRC bytes around the payload.
-pub const OVERHEAD: usize = 8;
+pub const OVERHEAD: usize = super::FRAME_OVERHEAD;
 /// Largest payload accepted: file blocks are ≤ 512 bytes on BLE, 1024 on the classic link.
 pub const MAX_PAYLOAD: usize = 1024;
 
@@ -115,26 +115,7 @@ pub struct AaResponse<'a> {
 
 /// What a framing check of buffered bytes found (used by the reassembler).
 pub(crate) fn response_len(buf: &[u8]) -> FrameCheck {
-    if buf.is_empty() {
-        return FrameCheck::Incomplete;
-    }
-    if buf[0] != 0x55 {
-        return FrameCheck::NotAFrame;
-    }
-    if buf.len() < 3 {
-        return FrameCheck::Incomplete;
-    }
-    if buf[2] != !buf[1] || buf[1] > 0x01 {
-        return FrameCheck::NotAFrame;
-    }
-    if buf.len() < 7 {
-        return FrameCheck::Incomplete;
-    }
-    let n = usize::from(u16::from_le_bytes([buf[5], buf[6]]));
-    if n > MAX_PAYLOAD {
-        return FrameCheck::NotAFrame;
-    }
-    FrameCheck::Length(OVERHEAD + n)
+    super::check_inverted_header(buf, 0x55, MAX_PAYLOAD, |status| status <= 0x01)
 }
 
 /// Decodes one complete response frame, checking header, length and CRC.
