@@ -1,1 +1,2 @@
 //! mimamori server.
+pub mod http;
