@@ -10,7 +10,10 @@ impl SampleRate {
     /// # Panics
     /// When `hz` is not finite and positive: a stream with no rate is a broken invariant.
     pub fn hz(hz: f64) -> Self {
-        assert!(hz.is_finite() && hz > 0.0, "sample rate must be positive, got {hz}");
+        assert!(
+            hz.is_finite() && hz > 0.0,
+            "sample rate must be positive, got {hz}"
+        );
         Self(hz)
     }
 

@@ -1,2 +1,4 @@
 //! mimamori server.
+
 pub mod http;
+pub mod oncall;

@@ -1,1 +1,33 @@
-fn main() {}
+//! mimamori server.
+
+use std::io::Write as _;
+
+use clap::{Parser, Subcommand};
+use mimamori_server::oncall;
+
+/// mimamori server: ingest, analysis, alerts, on-call routing.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print Japanese public holidays in a date range (YYYY-MM-DD<TAB>name).
+    Calendar(oncall::cli::CalendarArgs),
+    /// Print who covers a patient's alert at an instant, as JSON.
+    Oncall(oncall::cli::OncallArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut stdout = std::io::stdout().lock();
+    match cli.command {
+        Command::Calendar(args) => oncall::cli::calendar(&args, &mut stdout)?,
+        Command::Oncall(args) => oncall::cli::oncall(&args, &mut stdout)?,
+    }
+    stdout.flush()?;
+    Ok(())
+}

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
+use crate::oncall::handover::{HandoverInput, Language as HandoverLanguage};
+
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -383,6 +385,12 @@ pub trait ClinicalData: Send + Sync + 'static {
         by: &UserId,
         note: &str,
     ) -> Result<Alert, DataError>;
+    /// What the on-call handover page of an alert is rendered from.
+    async fn handover(
+        &self,
+        alert: &AlertId,
+        language: HandoverLanguage,
+    ) -> Result<HandoverInput, DataError>;
     /// Live events of one patient.
     fn subscribe_patient(
         &self,

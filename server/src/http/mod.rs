@@ -17,6 +17,7 @@ pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod data;
+pub mod demo;
 pub mod error;
 pub mod simulated;
 pub mod state;

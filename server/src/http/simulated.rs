@@ -23,6 +23,11 @@ use super::data::{
     ClinicalData, DataError, DeviceStatus, EcgFrame, Observation, PatientDetail, PatientEvent,
     PatientId, PatientSummary, TrendPoint, UserAccount, UserId, VitalKind,
 };
+use crate::oncall::handover::demo as handover_demo;
+use crate::oncall::handover::{
+    AlertDetails, EarlierAlert, HandoverInput, Language as HandoverLanguage, ResuscitationStatus,
+    Severity, VitalKind as HandoverVital, VitalPoint, VitalSeries,
+};
 
 /// ECG sampling rate of the simulated monitors (Checkme Pro X: 250 Hz).
 pub const ECG_RATE_HZ: u32 = 250;
@@ -781,6 +786,88 @@ impl ClinicalData for Simulation {
         Ok(alert)
     }
 
+    async fn handover(
+        &self,
+        alert_id: &AlertId,
+        language: HandoverLanguage,
+    ) -> Result<HandoverInput, DataError> {
+        let alert = self.alert(alert_id).await?;
+        let now = Utc::now();
+        let w = self.lock();
+        let p = w
+            .patients
+            .iter()
+            .find(|p| p.detail.summary.id == alert.patient_id)
+            .ok_or_else(|| DataError::PatientNotFound(alert.patient_id.clone()))?;
+        // Address, clinic, key person and medications are the oncall demo's placeholders:
+        // the simulation has no registry behind it.
+        let mut input = handover_demo::demo_input(language);
+        input.generated_at = now;
+        let d = &p.detail;
+        input.patient.id = d.summary.id.0.clone();
+        input.patient.name = d.summary.name.clone();
+        input.patient.name_furigana = katakana_to_hiragana(&d.summary.name_kana);
+        input.patient.date_of_birth = d.summary.date_of_birth;
+        input.patient.main_diseases = d.diseases.clone();
+        input.patient.allergies = Some(d.allergies.clone());
+        input.patient.advance_directive.resuscitation = if d.dnar {
+            ResuscitationStatus::Dnar
+        } else {
+            ResuscitationStatus::FullCode
+        };
+        if !d.home_oxygen {
+            input.patient.home_oxygen = None;
+        }
+        input.alert = AlertDetails {
+            id: alert.id.0.clone(),
+            raised_at: alert.raised_at,
+            severity: severity(alert.priority),
+            title: alert.rule.clone(),
+            reason: alert.message.clone(),
+        };
+        let since = now - Duration::hours(72);
+        input.vitals = [
+            (VitalKind::HeartRate, HandoverVital::HeartRate),
+            (VitalKind::Spo2, HandoverVital::Spo2),
+            (VitalKind::Temperature, HandoverVital::BodyTemperature),
+            (VitalKind::SystolicBp, HandoverVital::SystolicBloodPressure),
+            (VitalKind::Weight, HandoverVital::BodyWeight),
+        ]
+        .into_iter()
+        .map(|(ours, theirs)| VitalSeries {
+            kind: theirs,
+            points: p
+                .observations
+                .iter()
+                .filter(|o| o.kind == ours && o.measured_at >= since)
+                .map(|o| VitalPoint {
+                    at: o.measured_at,
+                    value: o.value,
+                })
+                .collect(),
+            target_range: None,
+        })
+        .collect();
+        input.ecg = None;
+        input.earlier_alerts = w
+            .alerts
+            .iter()
+            .rev()
+            .filter(|a| a.patient_id == alert.patient_id && a.id != alert.id)
+            .map(|a| EarlierAlert {
+                raised_at: a.raised_at,
+                severity: severity(a.priority),
+                title: a.rule.clone(),
+                outcome: a
+                    .transitions
+                    .last()
+                    .and_then(|t| t.note.clone())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        Ok(input)
+    }
+
     fn subscribe_patient(
         &self,
         id: &PatientId,
@@ -795,6 +882,24 @@ impl ClinicalData for Simulation {
     async fn ready(&self) -> Result<(), DataError> {
         Ok(())
     }
+}
+
+fn severity(priority: AlertPriority) -> Severity {
+    match priority {
+        AlertPriority::High => Severity::Critical,
+        AlertPriority::Medium => Severity::Warning,
+        AlertPriority::Low => Severity::Info,
+    }
+}
+
+/// ヤマダ → やまだ: the registry keeps katakana, the handover page wants hiragana.
+fn katakana_to_hiragana(kana: &str) -> String {
+    kana.chars()
+        .map(|c| match c {
+            'ァ'..='ヶ' => char::from_u32(c as u32 - 0x60).unwrap_or(c),
+            other => other,
+        })
+        .collect()
 }
 
 /// Buckets observations (sorted by time) over `[from, to)` into at most `max_points` equal spans.
@@ -869,6 +974,12 @@ mod tests {
                 .fold(f64::NEG_INFINITY, f64::max),
             109.0
         );
+    }
+
+    #[test]
+    fn katakana_reading_becomes_hiragana() {
+        assert_eq!(katakana_to_hiragana("ヤマダ タロウ"), "やまだ たろう");
+        assert_eq!(katakana_to_hiragana("ヴ"), "ゔ");
     }
 
     #[test]

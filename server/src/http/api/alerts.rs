@@ -6,11 +6,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::page::{Page, PageParams};
-use super::scope::CurrentUser;
+use super::scope::{CurrentUser, ScopedAlert};
 use crate::http::access::Role;
 use crate::http::data::{Alert, AlertAction, AlertId};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::state::AppState;
+use crate::oncall::handover::{Language, render_html};
+use axum::response::Html;
 
 /// Alert list filter.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
@@ -75,7 +77,7 @@ pub struct AlertActed {
 /// Path of an alert action.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AlertPath {
-    /// Alert.
+    /// Alert (checked by [`ScopedAlert`]).
     pub alert_id: AlertId,
     /// What to do.
     pub action: AlertAction,
@@ -85,14 +87,14 @@ pub struct AlertPath {
 #[utoipa::path(post, path = "/api/v1/alerts/{alert_id}/{action}", tag = "alerts",
     params(("alert_id" = String, Path, description = "Alert id"), ("action" = AlertAction, Path, description = "acknowledge, escalate or resolve")),
     request_body = AlertNote,
-    responses((status = 200, body = AlertActed), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = AlertActed), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn act(
     State(state): State<AppState>,
-    user: CurrentUser,
+    scope: ScopedAlert,
     Path(AlertPath { alert_id, action }): Path<AlertPath>,
     Json(body): Json<AlertNote>,
 ) -> Result<Json<AlertActed>, ApiError> {
-    let principal = &user.user.principal;
+    let principal = &scope.user.user.principal;
     if principal.roles.iter().all(|r| *r == Role::Administrator) {
         return Err(ApiError::RoleForbidden);
     }
@@ -100,25 +102,35 @@ pub async fn act(
     if note.is_empty() {
         return Err(ApiError::BadRequest("a note is required".into()));
     }
-    // Unknown and foreign alerts answer alike, so alert ids cannot be probed.
-    let alert = state
-        .data
-        .alert(&alert_id)
-        .await
-        .map_err(|_| ApiError::PatientOutOfScope)?;
-    let what = format!(
-        "POST /api/v1/alerts/{{alert_id}}/{}",
-        serde_json::to_value(action)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default()
-    );
-    state
-        .authorize(principal, &alert.patient_id, &what, user.remote)
-        .await?;
     let alert = state
         .data
         .act_on_alert(&alert_id, action, &principal.user_id, note)
         .await?;
     Ok(Json(AlertActed { alert }))
+}
+
+/// Handover language.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HandoverParams {
+    /// `ja` (default) or `en`.
+    pub lang: Option<String>,
+}
+
+/// The one-page handover summary of an alert's patient for the doctor called
+/// (HTML, printable, no script).
+#[utoipa::path(get, path = "/api/v1/alerts/{alert_id}/handover", tag = "alerts",
+    params(("alert_id" = String, Path, description = "Alert id"), HandoverParams),
+    responses((status = 200, content_type = "text/html", body = String), (status = 403, body = ErrorBody)))]
+pub async fn handover(
+    State(state): State<AppState>,
+    scope: ScopedAlert,
+    Query(params): Query<HandoverParams>,
+) -> Result<Html<String>, ApiError> {
+    let language = match params.lang.as_deref() {
+        Some("en") => Language::En,
+        _ => Language::Ja,
+    };
+    let input = state.data.handover(&scope.alert.id, language).await?;
+    Ok(Html(render_html(&input)))
 }

@@ -44,6 +44,7 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(patients::break_glass))
         .routes(routes!(alerts::list))
         .routes(routes!(alerts::act))
+        .routes(routes!(alerts::handover))
         .routes(routes!(audit::query))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

@@ -14,7 +14,7 @@ use chrono::Utc;
 
 use crate::http::access::AccessBasis;
 use crate::http::auth::session::{COOKIE_NAME, SessionUser};
-use crate::http::data::PatientId;
+use crate::http::data::{Alert, AlertId, PatientId};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 
@@ -107,4 +107,53 @@ pub fn route_template(parts: &Parts) -> String {
         .extensions
         .get::<MatchedPath>()
         .map_or_else(|| parts.uri.path().to_owned(), |m| m.as_str().to_owned())
+}
+
+/// Access to the alert named by the `{alert_id}` path segment: the access
+/// policy of the alert's patient, decided and audited like [`ScopedPatient`].
+#[derive(Debug, Clone)]
+pub struct ScopedAlert {
+    /// The user.
+    pub user: CurrentUser,
+    /// The alert as it was when access was decided.
+    pub alert: Alert,
+    /// Why access was allowed.
+    pub basis: AccessBasis,
+}
+
+impl FromRequestParts<AppState> for ScopedAlert {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let alert_id = params
+            .get("alert_id")
+            .map(|a| AlertId(a.clone()))
+            .ok_or_else(|| {
+                ApiError::Internal("ScopedAlert on a route without {alert_id}".into())
+            })?;
+        // Unknown and foreign alerts answer alike, so alert ids cannot be probed.
+        let alert = state
+            .data
+            .alert(&alert_id)
+            .await
+            .map_err(|_| ApiError::PatientOutOfScope)?;
+        let action = format!(
+            "{} {}",
+            parts.method,
+            parts.uri.path().replace(&alert_id.0, "{alert_id}")
+        );
+        let basis = state
+            .authorize(
+                &user.user.principal,
+                &alert.patient_id,
+                &action,
+                user.remote,
+            )
+            .await?;
+        Ok(ScopedAlert { user, alert, basis })
+    }
 }
