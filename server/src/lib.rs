@@ -22,6 +22,7 @@ pub mod admin;
 pub mod alerts;
 pub mod config;
 pub mod hot_path;
+pub mod http;
 pub mod ingest;
 pub mod oncall;
 pub mod registry;
