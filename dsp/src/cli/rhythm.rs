@@ -16,44 +16,20 @@ use super::record::{self, DEFAULT_LEAD};
 /// Samples fed per push: one second at 360 Hz, as a live stream would arrive.
 const CHUNK_SAMPLES: usize = 360;
 
-/// Arguments of `mimamori-dsp rhythm`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct Args {
-    /// Folder holding WFDB records (`*.hea`, `*.dat`).
-    records_dir: PathBuf,
-    /// Folder to write `<record>.txt` into: `START_SAMPLE<TAB>AF|nonAF`, one 30-s window a line.
-    #[arg(long)]
-    out: PathBuf,
-    /// Signal to analyse, by its name in the header.
-    #[arg(long, default_value = DEFAULT_LEAD)]
-    lead: String,
-}
+/// Arguments of `mimamori-dsp rhythm`: `<out>/<record>.txt` holds `START_SAMPLE<TAB>AF|nonAF`,
+/// one 30-s window a line.
+pub(crate) type Args = record::PerRecordArgs;
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("while creating {}", args.out.display()))?;
-    for name in record::record_names(&args.records_dir)? {
-        let record = record::load(&args.records_dir, &name, &args.lead)?;
+    record::write_per_record(args, |record, out| {
         let windows = af_windows(record.sample_rate, &record.samples_mv());
-        let path = args.out.join(format!("{name}.txt"));
-        let file = std::fs::File::create(&path)
-            .with_context(|| format!("while creating {}", path.display()))?;
-        let mut out = std::io::BufWriter::new(file);
         for w in &windows {
             let label = if w.af { "AF" } else { "nonAF" };
-            writeln!(out, "{}\t{label}", w.start)
-                .with_context(|| format!("while writing {}", path.display()))?;
+            writeln!(out, "{}\t{label}", w.start)?;
         }
-        out.flush()
-            .with_context(|| format!("while writing {}", path.display()))?;
         let af = windows.iter().filter(|w| w.af).count();
-        println!(
-            "{name}: {} windows, {af} AF -> {}",
-            windows.len(),
-            path.display()
-        );
-    }
-    Ok(())
+        Ok(format!("{} windows, {af} AF", windows.len()))
+    })
 }
 
 /// Streams `samples` through a fresh analysis chain; the AF decision of every 30-s window.
