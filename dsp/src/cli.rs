@@ -4,3 +4,4 @@ pub(crate) mod bench;
 pub(crate) mod detect;
 pub(crate) mod eval;
 pub(crate) mod record;
+pub(crate) mod rhythm;

@@ -7,6 +7,9 @@
 //! - [`qrs`]: the streaming QRS detector and the scoring of detections against annotations.
 //! - [`wfdb`]: reading PhysioNet WFDB records (headers, signals, annotations) from bytes.
 //! - [`synth`]: synthetic ECG with ground truth (tests, the gateway simulator, load benchmarks).
+//! - Rhythm, from beats to what clinicians use: [`rr`] (ordering, Malik's rule),
+//!   [`heart_rate`], [`hrv`], [`events`] (brady/tachy, pauses, asystole), [`af`], [`quality`]
+//!   (per-second signal quality), and [`analysis`], the whole chain for one stream.
 
 pub mod beat;
 pub mod qrs;
@@ -15,4 +18,11 @@ pub mod wfdb;
 pub use beat::{Beat, SampleRate};
 
 // Rhythm analysis: beats to RR, heart rate, HRV, events, AF and signal quality.
+pub mod af;
+pub mod analysis;
+pub mod events;
+pub mod heart_rate;
+pub mod hrv;
+pub mod quality;
+pub mod rr;
 pub mod synth;

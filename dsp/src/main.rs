@@ -4,6 +4,7 @@
 //! mimamori-dsp detect RECORDS_DIR --out OUT_DIR   # OUT_DIR/NNN.txt: one 0-based R-peak index per line
 //! mimamori-dsp eval RECORDS_DIR                   # Se, +P, F1, R-peak placement against the atr beats
 //! mimamori-dsp bench RECORDS_DIR                  # single-core detector throughput
+//! mimamori-dsp rhythm RECORDS_DIR --out OUT_DIR   # OUT_DIR/NNN.txt: START_SAMPLE<TAB>AF|nonAF per 30-s window
 //! ```
 //!
 //! All file reading happens here; the library only sees bytes and samples.
@@ -29,7 +30,9 @@ enum Command {
     Eval(cli::eval::Args),
     /// Measure single-core detector throughput over the records.
     Bench(cli::bench::Args),
-    // Rhythm analysis (`rhythm`) plugs in here, implemented in `cli/rhythm.rs`.
+    /// Rhythm analysis of every record; write OUT_DIR/<record>.txt, one 30-s window a line:
+    /// START_SAMPLE<TAB>AF or START_SAMPLE<TAB>nonAF.
+    Rhythm(cli::rhythm::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,5 +41,6 @@ fn main() -> anyhow::Result<()> {
         Command::Detect(args) => cli::detect::run(&args),
         Command::Eval(args) => cli::eval::run(&args),
         Command::Bench(args) => cli::bench::run(&args),
+        Command::Rhythm(args) => cli::rhythm::run(&args),
     }
 }

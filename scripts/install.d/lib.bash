@@ -17,7 +17,7 @@ all_installed() {
 # apt-get, non-interactive, waiting for the dpkg lock rather than failing: other jobs on the same
 # machine may be installing at the same moment.
 apt_get() {
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Use-Pty=0 "$@"
 }
 
 # The PostgreSQL major version the tests use: $PG_MAJOR if set, else the newest server installed,

@@ -74,6 +74,13 @@ pub enum HarnessError {
         searched: PathBuf,
     },
 
+    /// PostgreSQL is there but TimescaleDB was not built for it.
+    #[error("timescaledb.so not found in {searched} (run scripts/install-test-deps)")]
+    TimescaleNotInstalled {
+        /// The PostgreSQL library directory.
+        searched: PathBuf,
+    },
+
     /// A system user the service must run as does not exist.
     #[error(
         "system user `{0}` does not exist (is its package installed? run scripts/install-test-deps)"

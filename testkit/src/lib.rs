@@ -24,6 +24,7 @@ mod ports;
 mod postgres;
 mod process;
 mod scratch;
+mod shared;
 mod tls;
 mod wait;
 

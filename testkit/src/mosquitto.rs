@@ -6,6 +6,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::{Signal, kill};
@@ -13,7 +14,7 @@ use nix::unistd::Pid;
 
 use crate::error::{HarnessError, Result};
 use crate::ports::accepts_connections;
-use crate::process::{ServiceUser, Watchdog, describe, file_tail, run};
+use crate::process::{CleanUpWhen, ServiceUser, Watchdog, describe, file_tail, run};
 use crate::scratch::ScratchDir;
 use crate::tls::TestCa;
 use crate::wait::poll_blocking;
@@ -31,6 +32,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// A SIGHUP reload is handled on the broker's next loop turn.
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Mosquitto logs this once its signal handlers are in place, after binding its listeners: a
+/// SIGHUP before that would kill it, so connections alone do not mean ready.
+const RUNNING_LOG_SUFFIX: &str = " running";
 /// Mosquitto logs this before it re-reads passwords and ACL, in the same loop turn, so a client
 /// connecting after the line appears is checked against the new files.
 const RELOAD_LOG_LINE: &str = "Reloading config.";
@@ -90,6 +94,9 @@ pub struct Mosquitto {
     backend: Credentials,
     ca: &'static TestCa,
     child: Option<Child>,
+    /// Serialises [`add_user`](Self::add_user): `mosquitto_passwd` rewrites the whole file, and
+    /// each call counts reloads in the log.
+    users_lock: Mutex<()>,
     watchdog: Watchdog,
 }
 
@@ -106,7 +113,7 @@ impl Mosquitto {
         let user = ServiceUser::named("mosquitto")?;
         let dir = ScratchDir::new("mmk-mq-")?.keep();
         // From here on the watchdog owns the directory: whatever fails below, it is removed.
-        let watchdog = Watchdog::spawn(WATCHDOG_CLEANUP, [&dir])?;
+        let watchdog = Watchdog::spawn(CleanUpWhen::OwnerGone, WATCHDOG_CLEANUP, [&dir])?;
         let mut broker = Self {
             backend: Credentials {
                 username: BACKEND_USER.to_owned(),
@@ -119,6 +126,7 @@ impl Mosquitto {
             user,
             ca,
             child: None,
+            users_lock: Mutex::new(()),
             watchdog,
         };
         broker.write_static_files()?;
@@ -152,6 +160,11 @@ impl Mosquitto {
 
     /// Adds (or re-passwords) a user. Once this returns, the running broker accepts the login.
     pub fn add_user(&self, username: &str, password: &str) -> Result<Credentials> {
+        // A poisoned lock only means another add_user panicked; the file is still whole.
+        let _serialised = self
+            .users_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let credentials = Credentials {
             username: username.to_owned(),
             password: password.to_owned(),
@@ -196,6 +209,12 @@ impl Mosquitto {
     /// The CA certificate (PEM) clients must trust for the TLS port.
     pub fn ca_pem(&self) -> &str {
         self.ca.ca_pem()
+    }
+
+    /// A file holding [`ca_pem`](Self::ca_pem), for clients configured with a path. It lives in
+    /// the broker's directory, so as long as the broker does.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.pem")
     }
 
     /// The CA behind the TLS port.
@@ -303,6 +322,7 @@ impl Mosquitto {
     /// Spawns the broker on the configured ports and waits until both listeners accept.
     fn launch(&mut self) -> Result<()> {
         self.user.take_ownership(&self.dir)?;
+        let runs_before = running_lines(&self.log());
         let stderr_path = self.dir.join("stderr.log");
         let stderr = File::options()
             .create(true)
@@ -334,7 +354,10 @@ impl Mosquitto {
                     log_tail: log_tail(&self.dir),
                 });
             }
-            Ok((accepts_connections(plain_port) && accepts_connections(tls_port)).then_some(()))
+            let ready = running_lines(&read_lossy(&self.dir.join("mosquitto.log"))) > runs_before
+                && accepts_connections(plain_port)
+                && accepts_connections(tls_port);
+            Ok(ready.then_some(()))
         });
         let failure = match ready {
             Ok(Some(())) => {
@@ -473,6 +496,13 @@ fn validate_username(username: &str) -> Result<()> {
 
 fn write_file(path: &Path, contents: &str) -> Result<()> {
     fs::write(path, contents).map_err(HarnessError::io(path))
+}
+
+/// How many times the log says the broker entered its main loop.
+fn running_lines(log: &str) -> usize {
+    log.lines()
+        .filter(|line| line.contains("mosquitto version") && line.ends_with(RUNNING_LOG_SUFFIX))
+        .count()
 }
 
 /// A whole (small) log file; empty when there is none yet.

@@ -9,7 +9,8 @@ use rcgen::{
 };
 use rustls::pki_types::CertificateDer;
 
-use crate::error::{HarnessError, Result};
+use crate::error::Result;
+use crate::shared::get_or_start;
 
 /// A test CA and one server certificate for `localhost` and `127.0.0.1`.
 ///
@@ -29,13 +30,7 @@ impl TestCa {
     /// process: key generation is the slow part of starting a TLS broker.
     pub fn shared() -> Result<&'static TestCa> {
         static SHARED: OnceLock<std::result::Result<TestCa, String>> = OnceLock::new();
-        SHARED
-            .get_or_init(|| TestCa::generate().map_err(|error| error.to_string()))
-            .as_ref()
-            .map_err(|message| HarnessError::SharedStartFailed {
-                service: "test CA",
-                message: message.clone(),
-            })
+        get_or_start(&SHARED, "test CA", TestCa::generate)
     }
 
     /// Generates a fresh CA and server certificate.

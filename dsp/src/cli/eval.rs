@@ -4,8 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use mimamori_dsp::qrs::scoring::{MATCH_WINDOW_MS, Score};
+use mimamori_dsp::wfdb::ventricular_flutter_episodes;
 
 use super::record::{self, DEFAULT_LEAD};
+
+/// Primary (not late) beats should be reported within this time of their R peak.
+const PRIMARY_DELAY_LIMIT_MS: f64 = 250.0;
 
 /// Arguments of `mimamori-dsp eval`.
 #[derive(Debug, clap::Args)]
@@ -15,6 +19,9 @@ pub(crate) struct Args {
     /// Signal to analyse, by its name in the header.
     #[arg(long, default_value = DEFAULT_LEAD)]
     lead: String,
+    /// Also list the sample indices of missed beats and false detections of each record.
+    #[arg(long)]
+    list_errors: bool,
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
@@ -35,7 +42,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     );
     let mut gross = Score::default();
     let mut worst: Option<(f64, String)> = None;
-    let (mut max_primary_delay_ms, mut late_beats) = (0.0f64, 0usize);
+    let (mut gross_ec57, mut worst_ec57) = (Score::default(), None::<(f64, String)>);
+    let (mut max_primary_delay_ms, mut late_beats, mut slow_beats) = (0.0f64, 0usize, 0usize);
     for name in record::record_names(&args.records_dir)? {
         let record = record::load(&args.records_dir, &name, &args.lead)?;
         let Some(reference) = record.reference_beats() else {
@@ -50,12 +58,41 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             &detected,
             u64::from(rate.samples_in_ms(MATCH_WINDOW_MS)),
         );
+        // AAMI EC57 variant: ventricular flutter/fibrillation episodes left out.
+        let episodes = record
+            .annotations
+            .as_deref()
+            .map(ventricular_flutter_episodes)
+            .unwrap_or_default();
+        let ec57 = Score::compare_excluding(
+            &reference,
+            &detected,
+            u64::from(rate.samples_in_ms(MATCH_WINDOW_MS)),
+            &episodes,
+        );
+        if worst_ec57
+            .as_ref()
+            .is_none_or(|(f1, _)| ec57.f1_pct() < *f1)
+        {
+            worst_ec57 = Some((ec57.f1_pct(), name.clone()));
+        }
+        gross_ec57.add(&Score {
+            placement_errors: Vec::new(),
+            ..ec57
+        });
         let primary_delay_ms = beats
             .iter()
             .filter(|beat| !beat.late)
             .map(|beat| rate.ms_of_samples(f64::from(beat.delay)))
             .fold(0.0, f64::max);
         let late = beats.iter().filter(|beat| beat.late).count();
+        let slow = beats
+            .iter()
+            .filter(|beat| {
+                !beat.late && rate.ms_of_samples(f64::from(beat.delay)) > PRIMARY_DELAY_LIMIT_MS
+            })
+            .count();
+        slow_beats += slow;
         max_primary_delay_ms = max_primary_delay_ms.max(primary_delay_ms);
         late_beats += late;
         let ms = |q| {
@@ -78,6 +115,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             primary_delay_ms,
             late
         );
+        if args.list_errors {
+            println!("    missed: {:?}", score.missed);
+            println!("    false:  {:?}", score.false_detections);
+        }
         if worst.as_ref().is_none_or(|(f1, _)| score.f1_pct() < *f1) {
             worst = Some((score.f1_pct(), name.clone()));
         }
@@ -111,7 +152,21 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         late_beats
     );
     println!("worst record: {worst_name} (F1 {worst_f1:.2} %); match window ±{MATCH_WINDOW_MS} ms");
-    println!("maxdel: largest detection delay of a primary (not late) beat, ms");
-    // Rhythm scores (cli/rhythm.rs) are printed after this table when that module provides them.
-    Ok(())
+    if let Some((f1, name)) = worst_ec57 {
+        println!(
+            "with VF/VFL episodes ([ to ]) excluded as in AAMI EC57: Se {:.2} %, +P {:.2} %, F1 {:.2} % \
+             (TP {} FN {} FP {}); worst record {name} (F1 {f1:.2} %)",
+            gross_ec57.sensitivity_pct(),
+            gross_ec57.positive_predictivity_pct(),
+            gross_ec57.f1_pct(),
+            gross_ec57.true_positives,
+            gross_ec57.false_negatives,
+            gross_ec57.false_positives,
+        );
+    }
+    println!(
+        "maxdel: largest detection delay of a primary (not late) beat, ms; \
+         {slow_beats} primary beats took over {PRIMARY_DELAY_LIMIT_MS} ms"
+    );
+    super::rhythm::print_af_scores(&args.records_dir, &args.lead)
 }

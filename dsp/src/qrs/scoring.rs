@@ -16,6 +16,10 @@ pub struct Score {
     pub false_positives: u64,
     /// For each hit, detection minus reference, in samples.
     pub placement_errors: Vec<i64>,
+    /// Reference beats no detection matched (sample indices).
+    pub missed: Vec<u64>,
+    /// Detections that matched no reference beat (sample indices).
+    pub false_detections: Vec<u64>,
 }
 
 impl Score {
@@ -45,13 +49,41 @@ impl Score {
                 placement_errors.push(detected[d] as i64 - reference[r] as i64);
             }
         }
+        let unmatched = |indices: &[u64], used: &[bool]| -> Vec<u64> {
+            indices
+                .iter()
+                .zip(used)
+                .filter(|(_, used)| !**used)
+                .map(|(&i, _)| i)
+                .collect()
+        };
         let hits = placement_errors.len() as u64;
         Self {
             true_positives: hits,
             false_negatives: reference.len() as u64 - hits,
             false_positives: detected.len() as u64 - hits,
             placement_errors,
+            missed: unmatched(reference, &reference_used),
+            false_detections: unmatched(detected, &detected_used),
         }
+    }
+
+    /// As [`compare`](Self::compare), leaving out reference beats and detections inside any of
+    /// `excluded` (e.g. ventricular flutter episodes, which AAMI EC57 does not score beat by beat).
+    pub fn compare_excluding(
+        reference: &[u64],
+        detected: &[u64],
+        window: u64,
+        excluded: &[std::ops::Range<u64>],
+    ) -> Self {
+        let outside = |samples: &[u64]| -> Vec<u64> {
+            samples
+                .iter()
+                .copied()
+                .filter(|s| !excluded.iter().any(|range| range.contains(s)))
+                .collect()
+        };
+        Self::compare(&outside(reference), &outside(detected), window)
     }
 
     /// Adds another record's counts and errors to this one.
@@ -129,6 +161,10 @@ mod tests {
             (2, 1, 2)
         );
         assert_eq!(score.placement_errors, [4, 20]);
+        assert_eq!(
+            (score.missed.as_slice(), score.false_detections.as_slice()),
+            (&[900][..], &[90, 1200][..])
+        );
         assert!((score.sensitivity_pct() - 200.0 / 3.0).abs() < 1e-9);
         assert!((score.positive_predictivity_pct() - 50.0).abs() < 1e-9);
         assert!((score.f1_pct() - 400.0 / 7.0).abs() < 1e-9);
@@ -145,6 +181,24 @@ mod tests {
                 score.false_positives
             ),
             (1, 1, 0)
+        );
+    }
+
+    #[test]
+    fn excluded_ranges_are_not_scored() {
+        let score = Score::compare_excluding(
+            &[100, 500, 900],
+            &[120, 650, 700],
+            30,
+            &[600..800, 2000..2001],
+        );
+        assert_eq!(
+            (
+                score.true_positives,
+                score.false_negatives,
+                score.false_positives
+            ),
+            (1, 2, 0)
         );
     }
 
