@@ -1,7 +1,6 @@
 //! `mimamori-dsp detect`: beats of every record in a folder, one file per record.
 
 use super::record;
-use std::io::Write;
 
 /// Arguments of `mimamori-dsp detect`: `<out>/<record>.txt` holds one 0-based R-peak sample index a line.
 pub(crate) type Args = record::PerRecordArgs;

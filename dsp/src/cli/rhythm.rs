@@ -1,17 +1,15 @@
 //! `mimamori-dsp rhythm`: the streaming rhythm analysis over every record of a folder, writing one
 //! AF decision per 30-s window; and the AF scoring and chain benchmark `eval` and `bench` print.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use anyhow::Context;
 use mimamori_dsp::SampleRate;
 use mimamori_dsp::af::AfWindow;
 use mimamori_dsp::af::scoring::Confusion;
 use mimamori_dsp::analysis::{Analysis, AnalysisConfig, AnalysisOutput};
 
-use super::record::{self, DEFAULT_LEAD};
+use super::record;
 
 /// Samples fed per push: one second at 360 Hz, as a live stream would arrive.
 const CHUNK_SAMPLES: usize = 360;
