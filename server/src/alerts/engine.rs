@@ -848,10 +848,7 @@ fn missed_readings(rules: &RuleSet, state: &mut PatientState, at: DateTime<Utc>)
     let mut out = Vec::new();
     for s in state.context.schedule.clone() {
         let slot = last_due_slot(s.at, grace, at);
-        let before_monitoring = state
-            .context
-            .monitored_since
-            .is_none_or(|m| slot - grace < m);
+        let before_monitoring = state.context.monitored_since.is_none_or(|m| slot < m);
         let taken = state
             .last_reading
             .get(&s.measure)
