@@ -11,6 +11,7 @@
 //! - [`service`]: the task owning engine, lifecycle and store; the alert broadcast.
 //! - [`webhook`]: signed outgoing webhooks with retries and confirmed receipt.
 //! - [`notify`]: the notifier task and the "who should be notified now" hook for on-call routing.
+//! - [`watchdog`]: the separate process that pages the operator when a part goes silent.
 //! - [`cli`]: the subcommands `main.rs` hooks in.
 
 pub mod cli;
@@ -23,4 +24,5 @@ pub mod rules;
 pub mod service;
 pub mod store;
 pub mod trend;
+pub mod watchdog;
 pub mod webhook;

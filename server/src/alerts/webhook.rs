@@ -129,17 +129,23 @@ impl Webhook {
             alert: event.alert.clone(),
             state: event.transition.to.as_str().to_owned(),
         };
-        let body = serde_json::to_vec(&body).map_err(|e| DeliveryError::Exhausted {
+        self.send(&key, &body).await
+    }
+
+    /// Posts any JSON body under `key`, signed, retried with backoff until the receiver echoes
+    /// `key`; returns the number of attempts.
+    pub async fn send(&self, key: &str, body: &impl Serialize) -> Result<u32, DeliveryError> {
+        let body = serde_json::to_vec(body).map_err(|e| DeliveryError::Exhausted {
             attempts: 0,
             last: e.to_string(),
         })?;
         let mut backoff = Duration::from_millis(self.config.first_backoff_ms);
         let mut last = String::new();
         for attempt in 1..=self.config.max_attempts.max(1) {
-            match self.attempt(&key, &body).await {
+            match self.attempt(key, &body).await {
                 Ok(()) => return Ok(attempt),
                 Err(reason) => {
-                    tracing::warn!(alert_id = %event.alert.id, attempt, error = %reason, "Webhook delivery attempt failed.");
+                    tracing::warn!(idempotency_key = key, attempt, error = %reason, "Webhook delivery attempt failed.");
                     last = reason;
                 }
             }
