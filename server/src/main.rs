@@ -28,6 +28,8 @@ enum Command {
     Oncall(oncall::cli::OncallArgs),
     /// Score NEWS2 from home measurements and print JSON.
     News2(alerts::cli::News2Args),
+    /// Page the operator when the server's heartbeats stop (a separate process).
+    Watchdog(alerts::cli::WatchdogArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,6 +42,7 @@ fn main() -> anyhow::Result<()> {
         Command::Calendar(args) => oncall::cli::calendar(&args, &mut stdout)?,
         Command::Oncall(args) => oncall::cli::oncall(&args, &mut stdout)?,
         Command::News2(args) => writeln!(stdout, "{}", alerts::cli::news2_report(&args))?,
+        Command::Watchdog(args) => alerts::cli::watchdog(&args)?,
     }
     stdout.flush()?;
     Ok(())

@@ -146,3 +146,84 @@ fn finite(text: &str) -> Result<f64, String> {
         Err(e) => Err(e.to_string()),
     }
 }
+
+/// `mimamori-server watchdog`: a separate process paging the operator when the server's ingest,
+/// broker subscription or notifier stops writing heartbeats.
+#[derive(Debug, Args)]
+pub struct WatchdogArgs {
+    /// Database holding the heartbeats: `sqlite:PATH` or `postgres://…`.
+    #[arg(long, env = "MIMAMORI_DATABASE_URL")]
+    pub database_url: String,
+    /// The operator's paging webhook.
+    #[arg(long, env = "MIMAMORI_OPERATOR_WEBHOOK")]
+    pub endpoint: String,
+    /// The webhook's signing secret (set it in the environment, not on the command line).
+    #[arg(long, env = "MIMAMORI_OPERATOR_WEBHOOK_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// Silence that pages, s.
+    #[arg(long, default_value_t = super::watchdog::DEFAULT_SILENCE_S)]
+    pub silence_s: u32,
+    /// Time between rounds, s.
+    #[arg(long, default_value_t = 30)]
+    pub interval_s: u64,
+    /// Run one round and exit (for cron or a test).
+    #[arg(long)]
+    pub once: bool,
+}
+
+/// Runs the watchdog until interrupted (or one round with `--once`).
+pub fn watchdog(args: &WatchdogArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+
+    use super::store::{PgAlertStore, SqliteAlertStore};
+    use super::webhook::{Webhook, WebhookConfig};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("while starting the runtime")?;
+    runtime.block_on(async {
+        let operator = Webhook::new(WebhookConfig {
+            endpoint: args.endpoint.clone(),
+            secret: args.secret.clone(),
+            max_attempts: super::webhook::default_max_attempts(),
+            first_backoff_ms: super::webhook::default_first_backoff_ms(),
+            timeout_ms: super::webhook::default_timeout_ms(),
+        })
+        .context("while building the webhook client")?;
+        if args.database_url.starts_with("postgres") {
+            let pool = sqlx::PgPool::connect(&args.database_url)
+                .await
+                .context("while connecting to PostgreSQL")?;
+            watch(PgAlertStore::migrate(pool).await?, &operator, args).await
+        } else {
+            let pool = sqlx::SqlitePool::connect(&args.database_url)
+                .await
+                .context("while opening SQLite")?;
+            watch(SqliteAlertStore::migrate(pool).await?, &operator, args).await
+        }
+    })
+}
+
+async fn watch(
+    store: impl super::store::AlertStore,
+    operator: &super::webhook::Webhook,
+    args: &WatchdogArgs,
+) -> anyhow::Result<()> {
+    let mut dog = super::watchdog::Watchdog::new(args.silence_s);
+    loop {
+        match dog.round(&store, operator, chrono::Utc::now()).await {
+            Ok(pages) => {
+                for p in pages {
+                    tracing::warn!(component = %p.component, silent = p.silent, "Operator paged.");
+                }
+            }
+            // Retried next round; a watchdog that gives up is no watchdog.
+            Err(error) => tracing::error!(%error, "Watchdog round failed."),
+        }
+        if args.once {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(args.interval_s)).await;
+    }
+}

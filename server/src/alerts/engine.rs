@@ -91,6 +91,14 @@ pub enum Observation {
         /// Connected.
         online: bool,
     },
+    /// The outcome of delivering an alert's notification: an alert that reaches nobody is itself
+    /// an alarm (high priority, to the coordinator and the operator).
+    Notification {
+        /// The key of the alert that was being delivered.
+        alert_key: String,
+        /// Confirmed by a receiver (clears the alarm) or failed after every retry (raises it).
+        delivered: bool,
+    },
     /// Gateway health report.
     GatewayHealth {
         /// Readings waiting in its outbox.
@@ -190,6 +198,8 @@ pub struct PatientContext {
 struct PatientState {
     context: PatientContext,
     latest: Option<DateTime<Utc>>,
+    /// Observations processed with time `latest` (several can share a second).
+    seen_at_latest: u32,
     rules: BTreeMap<String, Debounce>,
     active: BTreeMap<String, (Priority, Option<String>)>,
     last_reading: BTreeMap<Measure, DateTime<Utc>>,
@@ -273,6 +283,15 @@ impl Engine {
         })
     }
 
+    /// Per patient, the latest observation time processed and how many observations had that
+    /// time: after a restore, replayed observations up to there are the ones already processed.
+    pub fn processed(&self) -> BTreeMap<String, (DateTime<Utc>, u32)> {
+        self.patients
+            .iter()
+            .filter_map(|(p, s)| s.latest.map(|l| (p.clone(), (l, s.seen_at_latest))))
+            .collect()
+    }
+
     /// Evaluates one observation. Observations older than the patient's latest count for
     /// adherence and trends only: a cuff uploading readings stored days ago is not a live alarm.
     pub fn observe(&mut self, input: &Input) -> Vec<Signal> {
@@ -281,8 +300,11 @@ impl Engine {
         let state = self.patients.entry(input.patient.clone()).or_default();
         let at = input.at;
         let live = state.latest.is_none_or(|l| at >= l);
-        if live {
+        if state.latest == Some(at) {
+            state.seen_at_latest += 1;
+        } else if live {
             state.latest = Some(at);
+            state.seen_at_latest = 1;
         }
         let mut outcomes = Vec::new();
         match &input.observation {
@@ -377,6 +399,31 @@ impl Engine {
                 } else {
                     state.gateway_offline_since.get_or_insert(at);
                 }
+            }
+            Observation::Notification {
+                alert_key,
+                delivered,
+            } => {
+                let key = format!("notification_failed/{alert_key}");
+                let edge = state.rules.entry(key.clone()).or_default().step(
+                    at,
+                    !*delivered,
+                    *delivered,
+                    Timing {
+                        raise_after_s: 0,
+                        clear_after_s: 0,
+                        max_gap_s: 0,
+                    },
+                );
+                outcomes.extend(edge.map(|edge| Outcome {
+                    key,
+                    edge,
+                    priority: Priority::High,
+                    category: Category::Technical,
+                    group: None,
+                    detail: format!("notification of {alert_key} not delivered"),
+                    device: None,
+                }));
             }
             Observation::GatewayHealth {
                 outbox_backlog,
@@ -801,10 +848,7 @@ fn missed_readings(rules: &RuleSet, state: &mut PatientState, at: DateTime<Utc>)
     let mut out = Vec::new();
     for s in state.context.schedule.clone() {
         let slot = last_due_slot(s.at, grace, at);
-        let before_monitoring = state
-            .context
-            .monitored_since
-            .is_none_or(|m| slot - grace < m);
+        let before_monitoring = state.context.monitored_since.is_none_or(|m| slot < m);
         let taken = state
             .last_reading
             .get(&s.measure)

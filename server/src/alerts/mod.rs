@@ -6,11 +6,23 @@
 //! - [`debounce`]: hysteresis and minimum duration, the state machine behind every rule.
 //! - [`trend`]: per-patient baselines (weight, temperature, SpO2).
 //! - [`engine`]: the pure rules engine: observations and ticks in, alert signals out.
+//! - [`lifecycle`]: raised → notified → acknowledged → resolved, escalation, latching, snooze (pure).
+//! - [`store`]: persistence (PostgreSQL and SQLite from one body).
+//! - [`service`]: the task owning engine, lifecycle and store; the alert broadcast.
+//! - [`webhook`]: signed outgoing webhooks with retries and confirmed receipt.
+//! - [`notify`]: the notifier task and the "who should be notified now" hook for on-call routing.
+//! - [`watchdog`]: the separate process that pages the operator when a part goes silent.
 //! - [`cli`]: the subcommands `main.rs` hooks in.
 
 pub mod cli;
 pub mod debounce;
 pub mod engine;
+pub mod lifecycle;
 pub mod news2;
+pub mod notify;
 pub mod rules;
+pub mod service;
+pub mod store;
 pub mod trend;
+pub mod watchdog;
+pub mod webhook;

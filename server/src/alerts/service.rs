@@ -1,0 +1,411 @@
+//! The alert service: one task owning the engine, the lifecycle and the store.
+//!
+//! Observations and staff actions arrive as commands on a bounded channel; every change is
+//! persisted before it is published on the alert broadcast (which the dashboards' WebSocket layer
+//! and the notifier consume). A timer ticks the engine (gateway offline, missed readings) and
+//! escalates unacknowledged alerts. Time comes from [`Clock`], which follows tokio's clock, so
+//! escalation is tested on a paused clock.
+//!
+//! This is the sink that must not drop: the command channel applies backpressure, never sheds.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use uuid::Uuid;
+
+use super::engine::{Engine, Input, Signal};
+use super::lifecycle::{Alert, EscalationDelays, Lifecycle, LifecycleError, Transition};
+use super::rules::{Overrides, RuleSet};
+use super::store::{AlertStore, EngineCheckpoint, StoreError};
+
+/// UTC time that advances with tokio's clock (and so stops when the test clock is paused).
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    base_utc: DateTime<Utc>,
+    base: tokio::time::Instant,
+}
+
+impl Clock {
+    /// A clock reading `now` at this instant.
+    pub fn starting_at(now: DateTime<Utc>) -> Self {
+        Self {
+            base_utc: now,
+            base: tokio::time::Instant::now(),
+        }
+    }
+
+    /// The system clock.
+    pub fn system() -> Self {
+        Self::starting_at(Utc::now())
+    }
+
+    /// The current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        let elapsed = tokio::time::Instant::now() - self.base;
+        self.base_utc + TimeDelta::from_std(elapsed).unwrap_or(TimeDelta::MAX)
+    }
+}
+
+/// What the service publishes: the alert as it now is and the transition that made it so.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlertEvent {
+    /// The alert after the transition.
+    pub alert: Alert,
+    /// The transition.
+    pub transition: Transition,
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Persisting failed; nothing was published.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The lifecycle refused the action.
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    /// The service task has stopped.
+    #[error("alert service has stopped")]
+    Stopped,
+}
+
+/// Service settings.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// Escalation delays by priority.
+    pub delays: EscalationDelays,
+    /// How often the engine is ticked and escalations checked, s.
+    pub tick_every_s: u32,
+    /// Alert broadcast capacity (events); a lagging receiver loses events, never the service.
+    pub broadcast_capacity: usize,
+    /// Command queue capacity; full means backpressure on ingest.
+    pub command_capacity: usize,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            delays: EscalationDelays::default(),
+            tick_every_s: 5,
+            broadcast_capacity: 1024,
+            command_capacity: 1024,
+        }
+    }
+}
+
+/// The deterministic id of the alert a raise creates: the same raise, replayed, has the same id.
+pub fn alert_id(patient: &str, key: &str, raised_at: DateTime<Utc>) -> Uuid {
+    let mut h = Sha256::new();
+    for part in [patient, key, &raised_at.to_rfc3339()] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    let digest = h.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+/// The state the service task owns; usable directly (synchronously awaited) in tests and tools.
+#[derive(Debug)]
+pub struct AlertCore<S> {
+    engine: Engine,
+    lifecycle: Lifecycle,
+    store: S,
+    /// Observation time covered by the stored checkpoint: replay starts after it.
+    through: Option<DateTime<Utc>>,
+    /// Latest observation time processed (ticks follow the server's clock and do not count).
+    observed: Option<DateTime<Utc>>,
+    /// Per patient, what the restored checkpoint had already processed: replayed observations
+    /// up to there are skipped (see [`Engine::processed`]).
+    replayed: std::collections::BTreeMap<String, (DateTime<Utc>, u32)>,
+    events: broadcast::Sender<AlertEvent>,
+}
+
+impl<S: AlertStore> AlertCore<S> {
+    /// Resumes from the store: open alerts and the engine checkpoint, if any.
+    pub async fn resume(
+        store: S,
+        rules: RuleSet,
+        overrides: Overrides,
+        config: &ServiceConfig,
+    ) -> Result<Self, ServiceError> {
+        let (alerts, checkpoint) = store.load().await?;
+        let (engine, through) = match checkpoint {
+            Some(c) => match Engine::restore(rules.clone(), overrides.clone(), &c.state) {
+                Ok(engine) => (engine, Some(c.through)),
+                Err(error) => {
+                    tracing::error!(%error, "Engine checkpoint unreadable; starting the engine fresh.");
+                    (Engine::new(rules, overrides), None)
+                }
+            },
+            None => (Engine::new(rules, overrides), None),
+        };
+        let (events, _) = broadcast::channel(config.broadcast_capacity.max(1));
+        Ok(Self {
+            lifecycle: Lifecycle::from_alerts(config.delays, alerts),
+            store,
+            through,
+            observed: through,
+            replayed: engine.processed(),
+            engine,
+            events,
+        })
+    }
+
+    /// Observations at or before this time were processed before the restart; replay only later ones.
+    pub fn processed_through(&self) -> Option<DateTime<Utc>> {
+        self.through
+    }
+
+    /// The engine (to set patient contexts).
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    /// The lifecycle, read-only.
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+
+    /// The alert broadcast.
+    pub fn subscribe(&self) -> broadcast::Receiver<AlertEvent> {
+        self.events.subscribe()
+    }
+
+    /// Processes one observation (skipped if already processed before a restart: a patient's
+    /// observations up to the checkpoint's latest time, counting those sharing that time).
+    /// An observation older than the patient's latest that first arrives after the checkpoint
+    /// is taken as processed too; it then misses only adherence and trend bookkeeping.
+    pub async fn observe(&mut self, input: &Input) -> Result<Vec<Transition>, ServiceError> {
+        if let Some((latest, remaining)) = self.replayed.get_mut(&input.patient) {
+            if input.at < *latest {
+                return Ok(Vec::new());
+            }
+            if input.at == *latest && *remaining > 0 {
+                *remaining -= 1;
+                return Ok(Vec::new());
+            }
+        }
+        let signals = self.engine.observe(input);
+        self.observed = Some(self.observed.map_or(input.at, |o| o.max(input.at)));
+        let transitions = self.apply(&signals);
+        self.persist(transitions, !signals.is_empty()).await
+    }
+
+    /// Lets time pass: engine ticks and escalations.
+    pub async fn tick(&mut self, at: DateTime<Utc>) -> Result<Vec<Transition>, ServiceError> {
+        let signals = self.engine.tick(at);
+        let mut transitions = self.apply(&signals);
+        transitions.extend(self.lifecycle.escalate_due(at));
+        self.persist(transitions, !signals.is_empty()).await
+    }
+
+    /// A receiver confirmed delivery.
+    pub async fn notified(
+        &mut self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        receiver: &str,
+    ) -> Result<Vec<Transition>, ServiceError> {
+        let t: Vec<_> = self
+            .lifecycle
+            .notified(id, at, receiver)?
+            .into_iter()
+            .collect();
+        self.persist(t, false).await
+    }
+
+    /// A staff member acknowledges.
+    pub async fn acknowledge(
+        &mut self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        user: &str,
+    ) -> Result<Vec<Transition>, ServiceError> {
+        let t = self.lifecycle.acknowledge(id, at, user)?;
+        self.persist(t, false).await
+    }
+
+    /// A staff member snoozes, with a reason, for at most 30 minutes.
+    pub async fn snooze(
+        &mut self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        user: &str,
+        minutes: u32,
+        reason: &str,
+    ) -> Result<Vec<Transition>, ServiceError> {
+        let t = vec![self.lifecycle.snooze(id, at, user, minutes, reason)?];
+        self.persist(t, false).await
+    }
+
+    fn apply(&mut self, signals: &[Signal]) -> Vec<Transition> {
+        let version = self.engine.rules().version.clone();
+        signals
+            .iter()
+            .flat_map(|s| {
+                self.lifecycle
+                    .apply(s, &version, alert_id(&s.patient, &s.key, s.at))
+            })
+            .collect()
+    }
+
+    /// Saves, then publishes. The engine checkpoint goes with every step whose signals changed the
+    /// engine's alert state, in the same transaction, so the stored engine and lifecycle always
+    /// agree; observations after the checkpoint are replayed by the caller after a restart.
+    /// (Observations sharing the checkpoint's exact timestamp are taken as processed.)
+    async fn persist(
+        &mut self,
+        transitions: Vec<Transition>,
+        checkpoint: bool,
+    ) -> Result<Vec<Transition>, ServiceError> {
+        if transitions.is_empty() && !checkpoint {
+            return Ok(transitions);
+        }
+        let alerts: Vec<Alert> = transitions
+            .iter()
+            .filter_map(|t| self.lifecycle.alert(t.alert_id).cloned())
+            .collect();
+        let cp = checkpoint
+            .then_some(self.observed)
+            .flatten()
+            .map(|through| EngineCheckpoint {
+                through,
+                state: self.engine.checkpoint(),
+            });
+        self.store.save(&alerts, &transitions, cp.as_ref()).await?;
+        if let Some(cp) = cp {
+            self.through = Some(cp.through);
+        }
+        for t in &transitions {
+            if let Some(alert) = self.lifecycle.alert(t.alert_id) {
+                tracing::info!(patient_id = %alert.patient, alert_id = %alert.id, rule = %alert.key, to = t.to.as_str(), "Alert transition.");
+                // No receiver is fine: nobody is watching right now, the store has it.
+                let _ = self.events.send(AlertEvent {
+                    alert: alert.clone(),
+                    transition: t.clone(),
+                });
+            }
+        }
+        Ok(transitions)
+    }
+}
+
+enum Command {
+    Observe(
+        Input,
+        oneshot::Sender<Result<Vec<Transition>, ServiceError>>,
+    ),
+    Notified(
+        Uuid,
+        String,
+        oneshot::Sender<Result<Vec<Transition>, ServiceError>>,
+    ),
+    Acknowledge(
+        Uuid,
+        String,
+        oneshot::Sender<Result<Vec<Transition>, ServiceError>>,
+    ),
+}
+
+/// A handle to the running service task.
+#[derive(Clone, Debug)]
+pub struct AlertHandle {
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<AlertEvent>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Observe(..) => "Observe",
+            Self::Notified(..) => "Notified",
+            Self::Acknowledge(..) => "Acknowledge",
+        })
+    }
+}
+
+impl AlertHandle {
+    /// Starts the service task.
+    pub fn spawn<S: AlertStore + 'static>(
+        core: AlertCore<S>,
+        clock: Clock,
+        config: &ServiceConfig,
+    ) -> Self {
+        let (commands, rx) = mpsc::channel(config.command_capacity.max(1));
+        let events = core.events.clone();
+        let tick = std::time::Duration::from_secs(config.tick_every_s.max(1).into());
+        tokio::spawn(run(core, rx, clock, tick));
+        Self { commands, events }
+    }
+
+    /// The alert broadcast (for the dashboards' WebSocket layer and the notifier).
+    pub fn subscribe(&self) -> broadcast::Receiver<AlertEvent> {
+        self.events.subscribe()
+    }
+
+    /// Feeds an observation; waits until its consequences are persisted.
+    pub async fn observe(&self, input: Input) -> Result<Vec<Transition>, ServiceError> {
+        self.call(|tx| Command::Observe(input, tx)).await
+    }
+
+    /// A receiver (webhook endpoint, dashboard session) confirmed delivery.
+    pub async fn notified(
+        &self,
+        id: Uuid,
+        receiver: &str,
+    ) -> Result<Vec<Transition>, ServiceError> {
+        let receiver = receiver.to_owned();
+        self.call(|tx| Command::Notified(id, receiver, tx)).await
+    }
+
+    /// A staff member acknowledges.
+    pub async fn acknowledge(&self, id: Uuid, user: &str) -> Result<Vec<Transition>, ServiceError> {
+        let user = user.to_owned();
+        self.call(|tx| Command::Acknowledge(id, user, tx)).await
+    }
+
+    async fn call(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<Vec<Transition>, ServiceError>>) -> Command,
+    ) -> Result<Vec<Transition>, ServiceError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| ServiceError::Stopped)?;
+        rx.await.map_err(|_| ServiceError::Stopped)?
+    }
+}
+
+async fn run<S: AlertStore>(
+    mut core: AlertCore<S>,
+    mut rx: mpsc::Receiver<Command>,
+    clock: Clock,
+    tick: std::time::Duration,
+) {
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            command = rx.recv() => {
+                let Some(command) = command else { break };
+                let now = clock.now();
+                // The caller may have gone; the change is persisted either way.
+                let _ = match command {
+                    Command::Observe(input, reply) => reply.send(core.observe(&input).await),
+                    Command::Notified(id, who, reply) => reply.send(core.notified(id, now, &who).await),
+                    Command::Acknowledge(id, who, reply) => reply.send(core.acknowledge(id, now, &who).await),
+                };
+            }
+            _ = ticker.tick() => {
+                if let Err(error) = core.tick(clock.now()).await {
+                    // Retried on the next tick: escalation is late, never lost.
+                    tracing::error!(%error, "Alert tick failed.");
+                }
+            }
+        }
+    }
+}
