@@ -408,6 +408,16 @@ mod tests {
     }
 
     #[test]
+    fn example_file_is_valid() {
+        let config = Config::parse(include_str!("../mimamori-server.example.toml")).unwrap();
+        assert_eq!(config.mqtt.unwrap().port, 8883);
+        assert_eq!(
+            config.retention.medical_record_days,
+            MEDICAL_RECORD_FLOOR_DAYS
+        );
+    }
+
+    #[test]
     fn postgres_backend_parses() {
         let config =
             Config::parse("[storage]\nbackend = \"postgres\"\nurl = \"postgres://x@y/z\"\n")

@@ -216,3 +216,100 @@ impl StreamAnalyzer {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mimamori_dsp::synth::SynthConfig;
+
+    use super::*;
+
+    const CHUNK: usize = 250;
+
+    fn chunks(seconds: f64) -> Vec<EcgRecord> {
+        let (samples, _) = SynthConfig::new(SampleRate::hz(250.0), 3)
+            .heart_rate_bpm(60.0)
+            .sdnn_ms(0.0)
+            .generate_counts(seconds)
+            .unwrap();
+        let start = DateTime::from_timestamp(1_764_000_000, 0).unwrap();
+        samples
+            .chunks(CHUNK)
+            .enumerate()
+            .map(|(i, s)| EcgRecord {
+                patient_id: "p".into(),
+                device_id: "d".into(),
+                lead: "I".into(),
+                stream_id: 1,
+                first_sample_index: (i * CHUNK) as u64,
+                first_sample_at: start + Duration::seconds(i as i64),
+                sample_rate_hz: 250.0,
+                uv_per_count: 5.0,
+                lead_off: false,
+                samples: s.to_vec(),
+                received_at: start,
+            })
+            .collect()
+    }
+
+    fn run(order: &[usize], all: &[EcgRecord], window: usize) -> DerivedBatch {
+        let mut analyzer = StreamAnalyzer::new(&all[0], 0, window);
+        let mut out = DerivedBatch::default();
+        for &i in order {
+            analyzer.push(all[i].clone(), &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn out_of_order_chunks_within_the_window_give_the_in_order_result() {
+        let all = chunks(20.0);
+        let in_order: Vec<usize> = (0..20).collect();
+        let mut shuffled = in_order.clone();
+        shuffled.swap(3, 5);
+        shuffled.swap(10, 11);
+        let expected = run(&in_order, &all, 4);
+        let got = run(&shuffled, &all, 4);
+        assert_eq!(got.beats, expected.beats);
+        assert!(got.gaps.is_empty());
+        assert!(
+            (18..=20).contains(&expected.beats.len()),
+            "{}",
+            expected.beats.len()
+        );
+        let hr = &expected.heart_rate;
+        assert!(
+            hr.len() >= 10 && hr.iter().all(|h| (h.bpm - 60.0).abs() < 1.0),
+            "{hr:?}"
+        );
+    }
+
+    #[test]
+    fn duplicates_are_ignored() {
+        let all = chunks(10.0);
+        let expected = run(&(0..10).collect::<Vec<_>>(), &all, 4);
+        let got = run(&[0, 1, 1, 2, 0, 3, 4, 5, 6, 6, 7, 8, 9], &all, 4);
+        assert_eq!(got.beats, expected.beats);
+    }
+
+    #[test]
+    fn a_missing_chunk_is_recorded_as_a_gap_and_not_bridged() {
+        let all = chunks(20.0);
+        let order: Vec<usize> = (0..20).filter(|&i| i != 8).collect();
+        let got = run(&order, &all, 2);
+        assert_eq!(got.gaps.len(), 1);
+        assert_eq!((got.gaps[0].from_index, got.gaps[0].to_index), (2000, 2250));
+        // No RR interval spans the gap: the first beat after it has none.
+        let after: Vec<&BeatRecord> = got
+            .beats
+            .iter()
+            .filter(|b| b.sample_index >= 2250)
+            .collect();
+        assert!(after[0].rr_ms.is_none());
+        assert!(
+            got.beats
+                .iter()
+                .all(|b| b.rr_ms.is_none_or(|rr| (rr - 1000.0).abs() < 20.0))
+        );
+        assert_eq!(got.checkpoints.last().unwrap().next_index, 5000);
+    }
+}
