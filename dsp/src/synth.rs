@@ -744,7 +744,8 @@ impl EcgSynth {
             let (rr_s, kind, ends_pause) = self.next_rr();
             let r_s = self.last_r_s + rr_s;
             let beat = self.make_beat(r_s, rr_s, kind, ends_pause);
-            self.last_r_s = beat.r_sample as f64 / self.fs;
+            // Keep the unrounded time: rounding each beat to the grid would bias the rate.
+            self.last_r_s = r_s;
             self.last_r_sample = beat.r_sample;
             self.push_active(beat);
         }

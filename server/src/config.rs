@@ -32,7 +32,7 @@ pub enum ConfigError {
 }
 
 /// Everything `mimamori-server serve` needs.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The MQTT broker to subscribe to. Absent: the embedded broker is started and used.
@@ -53,19 +53,6 @@ pub struct Config {
     /// How long data is kept.
     #[serde(default)]
     pub retention: RetentionConfig,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            mqtt: None,
-            embedded_broker: EmbeddedBrokerConfig::default(),
-            storage: StorageConfig::default(),
-            ingest: IngestConfig::default(),
-            hot_path: HotPathConfig::default(),
-            retention: RetentionConfig::default(),
-        }
-    }
 }
 
 impl Config {

@@ -19,8 +19,10 @@
 //! - [`serve`], [`admin`], [`stats`]: the subcommands.
 
 pub mod admin;
+pub mod alerts;
 pub mod config;
 pub mod hot_path;
+pub mod http;
 pub mod ingest;
 pub mod oncall;
 pub mod registry;

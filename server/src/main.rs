@@ -4,7 +4,7 @@ use std::io::Write as _;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use mimamori_server::{admin, oncall, serve, stats};
+use mimamori_server::{admin, alerts, oncall, serve, stats};
 
 /// mimamori server: ingest, analysis, alerts, on-call routing.
 #[derive(Debug, Parser)]
@@ -26,6 +26,8 @@ enum Command {
     Calendar(oncall::cli::CalendarArgs),
     /// Print who covers a patient's alert at an instant, as JSON.
     Oncall(oncall::cli::OncallArgs),
+    /// Score NEWS2 from home measurements and print JSON.
+    News2(alerts::cli::News2Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,6 +39,7 @@ fn main() -> anyhow::Result<()> {
         Command::Stats(args) => runtime()?.block_on(stats::run(args, &mut stdout))?,
         Command::Calendar(args) => oncall::cli::calendar(&args, &mut stdout)?,
         Command::Oncall(args) => oncall::cli::oncall(&args, &mut stdout)?,
+        Command::News2(args) => writeln!(stdout, "{}", alerts::cli::news2_report(&args))?,
     }
     stdout.flush()?;
     Ok(())

@@ -26,7 +26,7 @@ async fn stored_keys(stack: &Stack, gateway: &str, epoch: Epoch) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_reading_is_stored_exactly_once_and_heart_rate_matches_the_ecg() {
     let stack = Stack::start().await;
-    let mut server = stack.spawn_server();
+    let mut server = stack.spawn_server_ready().await;
     let start = Utc::now() - chrono::Duration::seconds(120);
 
     // Patient 1: 40 s of ECG at 75 bpm in 1 s chunks, plus blood pressure.
@@ -62,11 +62,9 @@ async fn every_reading_is_stored_exactly_once_and_heart_rate_matches_the_ecg() {
     }
     gw1.publish_new().await;
     gw2.publish_new().await;
-    // Redeliveries, as after a gateway restart: the first 30 of each again.
+    // Redeliveries, as after a gateway restart: the first 30 again.
     let gw2_dupes = 30;
-    for (channel, payload) in gw2.outbox[..gw2_dupes].to_vec() {
-        gw2.push_raw(channel, payload);
-    }
+    gw2.publish_range(0, gw2_dupes).await;
     gw1.drain(DRAIN).await;
     gw2.drain(DRAIN).await;
 
@@ -137,20 +135,19 @@ async fn every_reading_is_stored_exactly_once_and_heart_rate_matches_the_ecg() {
 async fn stream_through_a_crash(stack: &mut Stack, disrupt: impl AsyncFnOnce(&mut Stack)) {
     let mut gateway = TestGateway::connect(stack, "gw-p0002", Epoch::from_bytes([3; 16])).await;
     let start = Utc::now() - chrono::Duration::hours(1);
-    let count = 400u64;
+    let count = 1000u64;
     for i in 0..count {
         gateway.push(oximetry(95.0, start + chrono::Duration::seconds(i as i64)));
     }
-    gateway.publish_new().await;
-    let deadline = tokio::time::Instant::now() + DRAIN;
-    while gateway.acked_through().is_none_or(|t| t < count / 4) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no progress before the crash"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let publisher = gateway.publish_paced(Duration::from_millis(2));
+    gateway.wait_acked(count / 4, DRAIN).await;
+    let before = stored_keys(stack, "gw-p0002", gateway.epoch).await;
     disrupt(stack).await;
+    assert!(
+        before < count as i64,
+        "the crash came mid-stream ({before} stored)"
+    );
+    publisher.await.unwrap();
     gateway.drain(DRAIN).await;
     assert_eq!(
         stored_keys(stack, "gw-p0002", gateway.epoch).await,
@@ -168,11 +165,11 @@ async fn stream_through_a_crash(stack: &mut Stack, disrupt: impl AsyncFnOnce(&mu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_killed_mid_stream_loses_and_duplicates_nothing() {
     let mut stack = Stack::start().await;
-    let mut server = stack.spawn_server();
+    let mut server = stack.spawn_server_ready().await;
     stream_through_a_crash(&mut stack, async |stack: &mut Stack| {
         server.kill().unwrap(); // SIGKILL
         let _ = server.wait();
-        server = stack.spawn_server();
+        server = stack.spawn_server_ready().await;
     })
     .await;
     server.kill().unwrap();
@@ -182,7 +179,7 @@ async fn server_killed_mid_stream_loses_and_duplicates_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_killed_mid_stream_loses_and_duplicates_nothing() {
     let mut stack = Stack::start().await;
-    let mut server = stack.spawn_server();
+    let mut server = stack.spawn_server_ready().await;
     stream_through_a_crash(&mut stack, async |stack: &mut Stack| {
         stack.mosquitto.kill9().unwrap();
         stack.mosquitto.restart().unwrap();
@@ -195,7 +192,7 @@ async fn broker_killed_mid_stream_loses_and_duplicates_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reimaged_gateway_and_every_bad_input_class_are_handled() {
     let stack = Stack::start().await;
-    let mut server = stack.spawn_server();
+    let mut server = stack.spawn_server_ready().await;
     let now = Utc::now();
 
     // A gateway that streamed, then was re-imaged: a new epoch, sequences from 0 again.

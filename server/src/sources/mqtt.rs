@@ -156,6 +156,9 @@ impl MqttSource {
                         tracing::error!(error = %error, "Subscribing failed.");
                     }
                 }
+                Ok(Event::Incoming(Incoming::SubAck(_))) => {
+                    tracing::info!(filter = UPLINK_FILTER, "Subscribed to gateway uplinks.");
+                }
                 Ok(Event::Incoming(Incoming::Publish(publish))) => {
                     let delivery = Delivery {
                         raw: RawMessage {

@@ -20,6 +20,9 @@ use mimamori_wire::{
 use rumqttc::{AsyncClient, Event, Incoming, QoS};
 use tokio::sync::watch;
 
+/// The server's log line once its subscription is in place.
+const SUBSCRIBED: &str = "Subscribed to gateway uplinks.";
+
 pub const DEMO_REGISTRY: &str = include_str!("../../../fixtures/registry/demo.toml");
 
 /// Broker + database + config file for one test.
@@ -98,6 +101,18 @@ batch_max_delay_ms = 20
             .stderr(log)
             .spawn()
             .expect("server binary starts")
+    }
+
+    /// Starts the server and waits until it has subscribed (as many times as it has started).
+    pub async fn spawn_server_ready(&self) -> Child {
+        let subscribed_before = self.server_log().matches(SUBSCRIBED).count();
+        let child = self.spawn_server();
+        mimamori_testkit::wait_until(Duration::from_secs(30), || async {
+            self.server_log().matches(SUBSCRIBED).count() > subscribed_before
+        })
+        .await
+        .unwrap_or_else(|_| panic!("server did not subscribe:\n{}", self.server_log()));
+        child
     }
 
     pub fn server_log(&self) -> String {
@@ -211,7 +226,8 @@ impl TestGateway {
         self.outbox.len() as u64 - 1
     }
 
-    async fn publish_range(&self, from: usize, to: usize) {
+    /// Publishes outbox entries `from..to` (again).
+    pub async fn publish_range(&self, from: usize, to: usize) {
         for (channel, payload) in &self.outbox[from..to] {
             let topic = Topic::new(self.id.clone(), *channel).to_string();
             self.client
@@ -219,6 +235,30 @@ impl TestGateway {
                 .await
                 .unwrap();
         }
+    }
+
+    /// Publishes what was not published yet from a background task, one message every `gap`,
+    /// so that a crash can come while the stream is still flowing.
+    pub fn publish_paced(&mut self, gap: Duration) -> tokio::task::JoinHandle<()> {
+        let client = self.client.clone();
+        let messages: Vec<(String, Vec<u8>)> = self.outbox[self.published_through..]
+            .iter()
+            .map(|(channel, payload)| {
+                (
+                    Topic::new(self.id.clone(), *channel).to_string(),
+                    payload.clone(),
+                )
+            })
+            .collect();
+        self.published_through = self.outbox.len();
+        tokio::spawn(async move {
+            for (topic, payload) in messages {
+                let _ = client
+                    .publish(topic, QoS::AtLeastOnce, false, payload)
+                    .await;
+                tokio::time::sleep(gap).await;
+            }
+        })
     }
 
     /// Publishes what was not published yet.
@@ -233,30 +273,35 @@ impl TestGateway {
         self.acked.borrow().as_ref().map(|a| a.stored_through)
     }
 
-    /// Publishes new messages, then waits until the ack covers the whole outbox, republishing
-    /// everything above the ack whenever it stops advancing (as the real gateway's outbox does).
+    /// Publishes new messages, then waits until the ack covers the whole outbox.
     pub async fn drain(&mut self, timeout: Duration) {
         self.publish_new().await;
         let last = self.outbox.len() as u64 - 1;
+        self.wait_acked(last, timeout).await;
+    }
+
+    /// Waits until the ack reaches `seq`, republishing everything above the ack whenever it
+    /// stops advancing for a while (as the real gateway's outbox does: a broker may have dropped
+    /// what it PUBACKed, or had no subscriber yet).
+    pub async fn wait_acked(&self, seq: u64, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut acked = self.acked.clone();
         loop {
             let through = self.acked_through();
-            if through == Some(last) {
+            if through.is_some_and(|t| t >= seq) {
                 return;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "gateway {} acked through {through:?} of {last}",
+                "gateway {} acked through {through:?}, waiting for {seq}",
                 self.id
             );
-            let before = through;
             let progressed = tokio::time::timeout(Duration::from_secs(3), async {
                 loop {
                     if acked.changed().await.is_err() {
                         return;
                     }
-                    if acked.borrow().as_ref().map(|a| a.stored_through) != before {
+                    if acked.borrow().as_ref().map(|a| a.stored_through) != through {
                         return;
                     }
                 }
@@ -265,7 +310,7 @@ impl TestGateway {
             .is_ok();
             if !progressed {
                 let from = self.acked_through().map_or(0, |t| t as usize + 1);
-                self.publish_range(from, self.outbox.len()).await;
+                self.publish_range(from, self.published_through).await;
             }
         }
     }

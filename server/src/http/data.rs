@@ -1,0 +1,403 @@
+//! What the HTTP layer reads and changes, as a port ([`ClinicalData`]) with the
+//! shapes the API serves. The server core (registry, storage, alert engine)
+//! implements the port; [`super::simulated`] implements it in memory for the
+//! demo and the browser tests.
+//!
+//! Every value carries its unit (UCUM code) and two instants: when the device
+//! measured it and when the server received it.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use utoipa::ToSchema;
+
+use crate::oncall::handover::{HandoverInput, Language as HandoverLanguage};
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A patient's registry id.
+    PatientId
+);
+string_id!(
+    /// A user's id.
+    UserId
+);
+string_id!(
+    /// A care team's id.
+    CareTeamId
+);
+string_id!(
+    /// An alert's id.
+    AlertId
+);
+
+/// A patient as shown in lists: enough to never confuse two patients.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PatientSummary {
+    /// Registry id.
+    pub id: PatientId,
+    /// Name in kanji (family name first).
+    pub name: String,
+    /// Furigana reading of the name (katakana).
+    pub name_kana: String,
+    /// Date of birth.
+    pub date_of_birth: NaiveDate,
+    /// Care teams responsible for the patient.
+    pub care_teams: BTreeSet<CareTeamId>,
+}
+
+/// A patient's record as the detail view needs it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PatientDetail {
+    /// Name, furigana, date of birth, teams.
+    #[serde(flatten)]
+    pub summary: PatientSummary,
+    /// Main diseases.
+    pub diseases: Vec<String>,
+    /// Known allergies.
+    pub allergies: Vec<String>,
+    /// Do-not-attempt-resuscitation order on file.
+    pub dnar: bool,
+    /// On home oxygen (NEWS2 scores SpO2 on oxygen differently).
+    pub home_oxygen: bool,
+    /// NEWS2 SpO2 scale from the record (1, or 2 for hypercapnic respiratory failure).
+    pub news2_spo2_scale: u8,
+}
+
+/// Kinds of vital sign the dashboard shows.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum VitalKind {
+    /// Heart rate, `/min`.
+    HeartRate,
+    /// Oxygen saturation, `%`.
+    Spo2,
+    /// Systolic blood pressure, `mm[Hg]`.
+    SystolicBp,
+    /// Diastolic blood pressure, `mm[Hg]`.
+    DiastolicBp,
+    /// Body temperature, `Cel`.
+    Temperature,
+    /// Body weight, `kg`.
+    Weight,
+}
+
+impl VitalKind {
+    /// All kinds, in display order.
+    pub const ALL: [VitalKind; 6] = [
+        VitalKind::HeartRate,
+        VitalKind::Spo2,
+        VitalKind::SystolicBp,
+        VitalKind::DiastolicBp,
+        VitalKind::Temperature,
+        VitalKind::Weight,
+    ];
+
+    /// UCUM unit code.
+    pub fn ucum(self) -> &'static str {
+        match self {
+            VitalKind::HeartRate => "/min",
+            VitalKind::Spo2 => "%",
+            VitalKind::SystolicBp | VitalKind::DiastolicBp => "mm[Hg]",
+            VitalKind::Temperature => "Cel",
+            VitalKind::Weight => "kg",
+        }
+    }
+
+    /// Beyond this age a value of this kind is stale: spot measurements (BP,
+    /// temperature, weight) are taken a few times a day, streams every second.
+    pub fn stale_after_seconds(self) -> i64 {
+        match self {
+            VitalKind::HeartRate | VitalKind::Spo2 => 5 * 60,
+            VitalKind::SystolicBp | VitalKind::DiastolicBp | VitalKind::Temperature => 12 * 3600,
+            VitalKind::Weight => 36 * 3600,
+        }
+    }
+}
+
+/// One measured value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Observation {
+    /// What was measured.
+    pub kind: VitalKind,
+    /// The value, in `unit`.
+    pub value: f64,
+    /// UCUM unit code.
+    pub unit: String,
+    /// When the device measured it (device clock, converted to UTC).
+    pub measured_at: DateTime<Utc>,
+    /// When the server received it.
+    pub received_at: DateTime<Utc>,
+}
+
+/// One point of a trend: the bucket's start and its min / mean / max.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TrendPoint {
+    /// Start of the bucket.
+    pub t: DateTime<Utc>,
+    /// Smallest value in the bucket.
+    pub min: f64,
+    /// Mean of the bucket.
+    pub mean: f64,
+    /// Largest value in the bucket.
+    pub max: f64,
+}
+
+/// Alert priority (IEC 60601-1-8 spirit).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertPriority {
+    /// Informational / adherence.
+    Low,
+    /// Prompt response.
+    Medium,
+    /// Immediate response.
+    High,
+}
+
+/// Where an alert is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    /// Raised, nobody told yet.
+    Raised,
+    /// Delivered to someone.
+    Notified,
+    /// Someone took it.
+    Acknowledged,
+    /// Passed to the next tier.
+    Escalated,
+    /// Done.
+    Resolved,
+}
+
+impl AlertState {
+    /// Still needs someone.
+    pub fn is_open(self) -> bool {
+        !matches!(self, AlertState::Resolved)
+    }
+}
+
+/// A lifecycle action a user takes on an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertAction {
+    /// "I have it."
+    Acknowledge,
+    /// "The next tier must look."
+    Escalate,
+    /// "Done."
+    Resolve,
+}
+
+/// One transition in an alert's history.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AlertTransition {
+    /// State entered.
+    pub state: AlertState,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who (absent for the engine's own transitions).
+    pub by: Option<UserId>,
+    /// Their note.
+    pub note: Option<String>,
+}
+
+/// An alert.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Alert {
+    /// Id.
+    pub id: AlertId,
+    /// Patient it is about.
+    pub patient_id: PatientId,
+    /// Priority.
+    pub priority: AlertPriority,
+    /// Current state.
+    pub state: AlertState,
+    /// Rule that raised it (stable code, e.g. `spo2_low`).
+    pub rule: String,
+    /// Human summary, e.g. "SpO2 86 % for 75 s".
+    pub message: String,
+    /// When it was raised.
+    pub raised_at: DateTime<Utc>,
+    /// User it is routed to, if routed.
+    pub routed_to: Option<UserId>,
+    /// History, oldest first.
+    pub transitions: Vec<AlertTransition>,
+}
+
+/// A device's and its gateway's last known state.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeviceStatus {
+    /// Device id.
+    pub device_id: String,
+    /// Model name.
+    pub model: String,
+    /// Battery level, percent.
+    pub battery_percent: Option<u8>,
+    /// Last reading from the device.
+    pub last_seen: Option<DateTime<Utc>>,
+    /// Gateway that relays it.
+    pub gateway_id: String,
+    /// Gateway online (from its MQTT Last Will).
+    pub gateway_online: bool,
+    /// Last message from the gateway.
+    pub gateway_last_seen: Option<DateTime<Utc>>,
+}
+
+/// A chunk of ECG for the live strip.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EcgFrame {
+    /// Instant of the first sample.
+    pub start: DateTime<Utc>,
+    /// Samples per second.
+    pub sample_rate_hz: u32,
+    /// Samples in microvolts.
+    pub samples_uv: Vec<i32>,
+    /// R peaks in this chunk: sample indices into `samples_uv`.
+    pub r_peaks: Vec<u32>,
+    /// RR interval ending at each R peak, milliseconds (absent for the first beat seen).
+    pub rr_ms: Vec<Option<u32>>,
+}
+
+/// Something that happened to one patient, pushed live.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PatientEvent {
+    /// ECG chunk (may be dropped for slow clients).
+    Ecg(EcgFrame),
+    /// A new observation (never dropped).
+    Observation(Observation),
+    /// Device / gateway status change (never dropped).
+    Device(DeviceStatus),
+}
+
+impl PatientEvent {
+    /// Live ECG may be shed under backpressure; state changes may not.
+    pub fn is_droppable(&self) -> bool {
+        matches!(self, PatientEvent::Ecg(_))
+    }
+}
+
+/// A user account as the registry holds it.
+#[derive(Debug, Clone)]
+pub struct UserAccount {
+    /// Id.
+    pub id: UserId,
+    /// Login name.
+    pub login: String,
+    /// Name to show.
+    pub display_name: String,
+    /// Roles.
+    pub roles: BTreeSet<crate::http::access::Role>,
+    /// Care teams.
+    pub care_teams: BTreeSet<CareTeamId>,
+    /// Argon2 PHC string.
+    pub password_phc: String,
+    /// Base32 TOTP secret, if enrolled.
+    pub totp_secret: Option<String>,
+}
+
+/// Failure of the data port.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// No such patient.
+    #[error("patient not found: {0}")]
+    PatientNotFound(PatientId),
+    /// No such alert.
+    #[error("alert not found: {0}")]
+    AlertNotFound(AlertId),
+    /// The alert cannot take this action in its current state.
+    #[error("alert {alert} is {state:?} and cannot be {action:?}d")]
+    InvalidTransition {
+        /// Alert.
+        alert: AlertId,
+        /// Its state.
+        state: AlertState,
+        /// Refused action.
+        action: AlertAction,
+    },
+    /// The store failed.
+    #[error("storage failed: {0}")]
+    Storage(String),
+}
+
+/// What the HTTP layer needs from the rest of the server.
+#[async_trait::async_trait]
+pub trait ClinicalData: Send + Sync + 'static {
+    /// The account with this login name.
+    async fn user_by_login(&self, login: &str) -> Result<Option<UserAccount>, DataError>;
+    /// Every patient (the HTTP layer filters by scope).
+    async fn patients(&self) -> Result<Vec<PatientSummary>, DataError>;
+    /// One patient's record.
+    async fn patient(&self, id: &PatientId) -> Result<PatientDetail, DataError>;
+    /// The newest observation of each kind.
+    async fn latest(&self, id: &PatientId) -> Result<Vec<Observation>, DataError>;
+    /// Observations of one kind in `[from, to)`, newest first, at most `limit`.
+    async fn readings(
+        &self,
+        id: &PatientId,
+        kind: Option<VitalKind>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Observation>, DataError>;
+    /// A trend of one kind over `[from, to)` in at most `max_points` buckets.
+    async fn trend(
+        &self,
+        id: &PatientId,
+        kind: VitalKind,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        max_points: usize,
+    ) -> Result<Vec<TrendPoint>, DataError>;
+    /// The patient's devices and gateways.
+    async fn devices(&self, id: &PatientId) -> Result<Vec<DeviceStatus>, DataError>;
+    /// All alerts, newest first (the HTTP layer filters by scope).
+    async fn alerts(&self, open_only: bool) -> Result<Vec<Alert>, DataError>;
+    /// One alert.
+    async fn alert(&self, id: &AlertId) -> Result<Alert, DataError>;
+    /// Applies a lifecycle action; returns the alert after it.
+    async fn act_on_alert(
+        &self,
+        id: &AlertId,
+        action: AlertAction,
+        by: &UserId,
+        note: &str,
+    ) -> Result<Alert, DataError>;
+    /// What the on-call handover page of an alert is rendered from.
+    async fn handover(
+        &self,
+        alert: &AlertId,
+        language: HandoverLanguage,
+    ) -> Result<HandoverInput, DataError>;
+    /// Live events of one patient.
+    fn subscribe_patient(
+        &self,
+        id: &PatientId,
+    ) -> Result<broadcast::Receiver<PatientEvent>, DataError>;
+    /// Every alert change (the HTTP layer filters by scope per subscriber).
+    fn subscribe_alerts(&self) -> broadcast::Receiver<Alert>;
+    /// Is the storage reachable (for `/readyz`)?
+    async fn ready(&self) -> Result<(), DataError>;
+}
