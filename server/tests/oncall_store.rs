@@ -123,13 +123,12 @@ async fn rota_round_trips_through_sqlite() {
     exercise(&migrated(pool, sqlx::migrate!("./migrations/sqlite")).await).await;
 }
 
-// Until the harness (testkit) starts PostgreSQL for tests, run with an empty database:
-// MIMAMORI_TEST_POSTGRES_URL=postgres://… cargo test -p mimamori-server --test oncall_store -- --ignored
 #[tokio::test]
-#[ignore = "needs MIMAMORI_TEST_POSTGRES_URL (an empty PostgreSQL database)"]
 async fn rota_round_trips_through_postgres() {
-    let url = std::env::var("MIMAMORI_TEST_POSTGRES_URL")
-        .expect("MIMAMORI_TEST_POSTGRES_URL names an empty PostgreSQL database");
+    let url = mimamori_testkit::Postgres::shared()
+        .expect("throwaway PostgreSQL")
+        .create_database()
+        .expect("a fresh database");
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
         .connect(&url)

@@ -254,6 +254,114 @@ impl OpeningHours {
     }
 }
 
+impl Session {
+    /// Whether `time` falls in the session. A session that closes at or before it opens runs
+    /// overnight (`18:00-09:00`); both its evening and its morning count on the listed days,
+    /// which is exact for the every-day night clinics that use it.
+    fn contains(&self, time: NaiveTime) -> bool {
+        if self.opens < self.closes {
+            self.opens <= time && time < self.closes
+        } else {
+            time >= self.opens || time < self.closes
+        }
+    }
+}
+
+/// Opening hours the registry's text could not be read as.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read opening hours {text:?}: {problem}")]
+pub struct InvalidOpeningHours {
+    /// The text as given.
+    pub text: String,
+    /// What is wrong with it.
+    pub problem: &'static str,
+}
+
+/// Opening hours as the registry writes them, e.g. `Mon-Fri 09:00-18:00, Sat 09:00-12:00`,
+/// `Mon/Wed-Fri 09:00-12:30 14:00-18:00`, `Every day 18:00-09:00`. Parts are separated by `,` or
+/// `;`; a part without days keeps the previous part's days. Clinics close on public holidays.
+impl std::str::FromStr for OpeningHours {
+    type Err = InvalidOpeningHours;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let fail = |problem| InvalidOpeningHours {
+            text: text.to_owned(),
+            problem,
+        };
+        let mut sessions = Vec::new();
+        let mut days: Option<Vec<Weekday>> = None;
+        for part in text
+            .split([',', ';'])
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let mut words = part.split_whitespace().peekable();
+            let mut day_words = Vec::new();
+            while let Some(w) = words.next_if(|w| !w.starts_with(|c: char| c.is_ascii_digit())) {
+                day_words.push(w);
+            }
+            if !day_words.is_empty() {
+                days = Some(parse_days(&day_words.join(" ")).ok_or_else(|| fail("unknown days"))?);
+            }
+            let days = days.clone().ok_or_else(|| fail("times before any days"))?;
+            let mut any = false;
+            for range in words {
+                let (opens, closes) = range
+                    .split_once('-')
+                    .ok_or_else(|| fail("expected HH:MM-HH:MM"))?;
+                let parse =
+                    |t: &str| NaiveTime::parse_from_str(t, "%H:%M").map_err(|_| fail("bad time"));
+                sessions.push(Session {
+                    days: days.clone(),
+                    opens: parse(opens)?,
+                    closes: parse(closes)?,
+                });
+                any = true;
+            }
+            if !any {
+                return Err(fail("days without times"));
+            }
+        }
+        if sessions.is_empty() {
+            return Err(fail("empty"));
+        }
+        Ok(Self {
+            sessions,
+            closed_on_public_holidays: true,
+        })
+    }
+}
+
+/// `Mon-Fri`, `Sat`, `Mon/Wed-Fri`, `Every day`, `Daily`.
+fn parse_days(text: &str) -> Option<Vec<Weekday>> {
+    const WEEK: [Weekday; 7] = [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+        Weekday::Sat,
+        Weekday::Sun,
+    ];
+    if text.eq_ignore_ascii_case("every day") || text.eq_ignore_ascii_case("daily") {
+        return Some(WEEK.to_vec());
+    }
+    let day = |s: &str| s.parse::<Weekday>().ok();
+    let mut days = Vec::new();
+    for item in text.split('/') {
+        match item.split_once('-') {
+            Some((first, last)) => {
+                let (first, last) = (day(first)?, day(last)?);
+                let start = first.days_since(Weekday::Mon) as usize;
+                let span = last.days_since(first) as usize + 1;
+                days.extend((0..span).map(|i| WEEK[(start + i) % 7]));
+            }
+            None => days.push(day(item)?),
+        }
+    }
+    Some(days)
+}
+
 /// The coverage decision for one instant, before anyone is looked up in the rota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CoverageDecision {
@@ -329,10 +437,7 @@ impl CoveragePolicy {
         }
 
         let clinic_closed_today = holiday.is_some() && hours.closed_on_public_holidays;
-        let open = !clinic_closed_today
-            && hours
-                .sessions_on(weekday)
-                .any(|s| s.opens <= time && time < s.closes);
+        let open = !clinic_closed_today && hours.sessions_on(weekday).any(|s| s.contains(time));
         let reason = if time >= c.on_call_from {
             Reason::WeekdayEvening
         } else if open {
@@ -492,6 +597,50 @@ mod tests {
             .is_err()
         );
         assert!(toml::from_str::<CoverageConfig>("on_call_form = \"18:00\"").is_err());
+    }
+
+    #[test]
+    fn registry_opening_hours_are_read() {
+        let hours: OpeningHours = "Mon-Fri 09:00-18:00, Sat 09:00-12:00".parse().unwrap();
+        assert_eq!(hours.sessions.len(), 2);
+        assert_eq!(hours.sessions[0].days.len(), 5);
+        assert_eq!(hours.sessions[1].days, [Weekday::Sat]);
+        let split: OpeningHours = "Mon/Wed-Fri 09:00-12:30 14:00-18:00".parse().unwrap();
+        assert_eq!(split.sessions.len(), 2);
+        assert_eq!(
+            split.sessions[0].days,
+            [Weekday::Mon, Weekday::Wed, Weekday::Thu, Weekday::Fri]
+        );
+        let continued: OpeningHours = "Mon-Fri 09:00-12:30, 14:00-18:00".parse().unwrap();
+        assert_eq!(continued.sessions[1].days.len(), 5);
+        let wrapped: OpeningHours = "Fri-Mon 10:00-11:00".parse().unwrap();
+        assert_eq!(
+            wrapped.sessions[0].days,
+            [Weekday::Fri, Weekday::Sat, Weekday::Sun, Weekday::Mon]
+        );
+        let night: OpeningHours = "Every day 18:00-09:00".parse().unwrap();
+        assert!(night.sessions[0].contains(hm(23, 0)) && night.sessions[0].contains(hm(8, 59)));
+        assert!(!night.sessions[0].contains(hm(9, 0)));
+        for bad in [
+            "",
+            "Mon-Fri",
+            "09:00-18:00",
+            "Someday 09:00-18:00",
+            "Mon 9-18",
+        ] {
+            assert!(bad.parse::<OpeningHours>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn registry_hours_decide_coverage() {
+        // The demo registry's clinic: open Saturday mornings, but Saturday is on call all day.
+        let hours: OpeningHours = "Mon-Fri 09:00-18:00, Sat 09:00-12:00".parse().unwrap();
+        let policy = CoveragePolicy::new(CoverageConfig::default());
+        let wed = policy.decide(jst(2026, 11, 25, 10, 0), &hours).unwrap();
+        assert_eq!(wed.coverage, Coverage::PrimaryClinic);
+        let sat = policy.decide(jst(2026, 11, 28, 10, 0), &hours).unwrap();
+        assert_eq!(sat.reason, Reason::Weekend);
     }
 
     #[test]

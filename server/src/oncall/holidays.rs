@@ -426,6 +426,25 @@ mod tests {
     }
 
     #[test]
+    fn rules_before_2019_follow_the_law_of_their_time() {
+        let on = |d: NaiveDate| {
+            holidays_in_year(d.year())
+                .unwrap()
+                .into_iter()
+                .find(|h| h.date == d)
+                .map(|h| h.name_ja)
+        };
+        // 2007 amendment: みどりの日 on a Sunday (4 May 2008) gives Tuesday 6 May.
+        assert_eq!(on(date(2008, 5, 6)), Some("振替休日"));
+        // 天皇誕生日 on Sunday 23 Dec 2018.
+        assert_eq!(on(date(2018, 12, 24)), Some("振替休日"));
+        // 山の日 from 2016 only; 体育の日 until 2019.
+        assert_eq!(on(date(2015, 8, 11)), None);
+        assert_eq!(on(date(2016, 8, 11)), Some("山の日"));
+        assert_eq!(on(date(2018, 10, 8)), Some("体育の日"));
+    }
+
+    #[test]
     fn unsupported_years_are_errors_not_empty() {
         assert_eq!(
             holidays_in_year(2006),
