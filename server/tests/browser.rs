@@ -15,7 +15,8 @@ async fn dashboard_works_in_headless_chromium() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let e2e = repo.join("dashboards/e2e");
     assert!(
-        e2e.join("node_modules/playwright-core").is_dir() && Path::new("/usr/bin/chromium").exists(),
+        e2e.join("node_modules/playwright-core").is_dir()
+            && Path::new("/usr/bin/chromium").exists(),
         "browser test dependencies missing: run scripts/install-test-deps"
     );
     let (state, sim) = simulated_state(HttpConfig::default(), 11).await.unwrap();
@@ -37,12 +38,21 @@ async fn dashboard_works_in_headless_chromium() {
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .output();
-    let output = tokio::time::timeout(Duration::from_secs(180), output).await.expect("browser test timed out").unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(180), output)
+        .await
+        .expect("browser test timed out")
+        .unwrap();
     let _ = stop.send(());
     simulation.abort();
     let _ = server.await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "browser test failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
-    assert!(stdout.contains("dashboard e2e: all steps passed"), "{stdout}");
+    assert!(
+        output.status.success(),
+        "browser test failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    assert!(
+        stdout.contains("dashboard e2e: all steps passed"),
+        "{stdout}"
+    );
 }
