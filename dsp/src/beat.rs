@@ -40,7 +40,9 @@ pub struct Beat {
     pub r_peak: u64,
     /// Samples between the R peak and the sample whose arrival let the detector report the beat.
     pub delay: u32,
-    /// Found by search-back over an interval with a missed beat rather than by the primary threshold;
-    /// reported after later beats may already have been reported.
+    /// Not a primary detection within 250 ms of the R peak: found by search-back over an interval
+    /// with a missed beat (reported after later beats may already have been reported), replayed
+    /// from the detector's 2 s learning phase, or a weak beat held back until a P wave was ruled
+    /// out (these two arrive in order).
     pub late: bool,
 }

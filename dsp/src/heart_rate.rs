@@ -1,17 +1,18 @@
 //! Heart rate from RR intervals: instantaneous, and smoothed so one missed or extra beat does not
 //! move it.
 //!
-//! The smoothed rate is 60 000 / the trimmed mean of the last nine plausible RR intervals, with the
-//! two shortest and two longest discarded. A missed beat makes one interval twice as long and an
-//! extra beat splits one interval into two short ones, so either falls in the trimmed tails; unlike
-//! a median, the trimmed mean still follows the mean ventricular rate in an irregular rhythm.
+//! The smoothed rate is 60 000 / the mean of the last nine plausible RR intervals, leaving out those
+//! outside 0.75–1.33 × their median. A missed beat makes one interval twice as long and an extra
+//! beat splits one interval into two short ones, so either is left out; unlike a median, the mean
+//! of the rest still follows the mean ventricular rate in an irregular rhythm and is not held to
+//! the sampling grid (at 125 Hz and 180 bpm one sample is 4 bpm).
 
 use crate::rr::{RrClass, RrInterval};
 
 /// RR intervals the smoothed rate is taken over.
 const SMOOTHING_LEN: usize = 9;
-/// Intervals dropped at each end before averaging (of a full window).
-const TRIMMED_EACH_END: usize = 2;
+/// Intervals outside these multiples of the median are left out of the smoothed rate.
+const KEPT_RANGE: (f32, f32) = (0.75, 1.0 / 0.75);
 
 /// Heart rate at one beat.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -20,7 +21,7 @@ pub struct HeartRate {
     pub at: u64,
     /// 60 000 / the last RR interval in ms, in beats per minute.
     pub instantaneous_bpm: f32,
-    /// 60 000 / the trimmed mean of the last nine RR intervals, in beats per minute.
+    /// 60 000 / the mean of the last nine RR intervals without outliers, in beats per minute.
     pub smoothed_bpm: f32,
 }
 
@@ -49,10 +50,17 @@ impl HeartRateTracker {
         let mut sorted = self.recent_ms;
         let recent = &mut sorted[..self.len];
         recent.sort_unstable_by(f32::total_cmp);
-        // Trim in proportion (rounded) until the window is full: none for one or two intervals.
-        let trim = (2 * TRIMMED_EACH_END * self.len + SMOOTHING_LEN) / (2 * SMOOTHING_LEN);
-        let kept = &recent[trim..self.len - trim];
-        let mean_ms = kept.iter().sum::<f32>() / kept.len() as f32;
+        let median = recent[self.len / 2];
+        let (mut sum, mut n) = (0.0, 0);
+        for &x in recent
+            .iter()
+            .filter(|&&x| x >= KEPT_RANGE.0 * median && x <= KEPT_RANGE.1 * median)
+        {
+            sum += x;
+            n += 1;
+        }
+        // The median itself is always kept, so n ≥ 1.
+        let mean_ms = sum / n.max(1) as f32;
         Some(HeartRate {
             at: rr.end,
             instantaneous_bpm: 60_000.0 / rr.rr_ms,

@@ -25,13 +25,19 @@
 //! - The first 2 s **learn** the levels; the peaks seen then are replayed through the thresholds
 //!   once learnt, so the first beats of a stream are reported (late) rather than lost.
 //! - One peak that towers over the signal level (an artefact) raises it by at most a bounded
-//!   step, and the signal level decays while no beat is found, so the detector recovers from noise
-//!   bursts and amplitude drops within seconds.
+//!   step, and the signal level decays (down to 4× the noise level) while no beat is found, so
+//!   the detector recovers from noise bursts and amplitude drops within seconds.
+//! - Pauses: search-back only takes peaks at least 0.15× as steep as the last beat, beats are
+//!   judged weak against the level before the decay, and the first beat after a pause restores
+//!   the level, so a decayed threshold does not turn noise, P or T waves into beats.
 //!
 //! All buffers are allocated by [`QrsDetector::new`]; [`QrsDetector::push`] never allocates.
 
 mod filters;
 pub mod scoring;
+mod snapshot;
+
+pub use snapshot::SnapshotError;
 
 use crate::{Beat, SampleRate};
 use filters::{Biquad, History, MovingAverage};
@@ -65,7 +71,7 @@ const SEARCH_BACK_RR: f64 = 1.66;
 /// Mean RR assumed before any beat has been found.
 const INITIAL_RR_MS: f64 = 1000.0;
 /// While no beat is found past the search-back time, the signal level halves this often.
-const SIGNAL_DECAY_HALF_LIFE_MS: f64 = 1000.0;
+const SIGNAL_DECAY_HALF_LIFE_MS: f64 = 500.0;
 /// A beat whose integral peak is under this fraction of the signal level is held back until
 /// the T-wave window has passed, in case a much stronger QRS follows.
 const WEAK: f64 = 0.7;
@@ -78,6 +84,16 @@ const DOMINANCE: f64 = 1.0;
 const PRE_QRS_RR: f64 = 0.4;
 /// Beats reported later than this after their R peak are flagged late.
 const PRIMARY_DEADLINE_MS: f64 = 250.0;
+/// Weight of a beat recovered by search-back in the signal level (0.125 for primary beats):
+/// such a beat says the level is too high.
+const SEARCH_BACK_WEIGHT: f64 = 0.25;
+/// A peak under this fraction of the threshold only updates the noise level.
+const NEGLIGIBLE: f64 = 0.1;
+/// Search-back only takes a peak at least this steep relative to the last beat: in a pause the
+/// threshold decays towards the noise, and noise is far less steep than any QRS.
+const MIN_SLOPE: f32 = 0.15;
+/// The signal level decays no lower than this multiple of the noise level.
+const SIGNAL_FLOOR: f64 = 4.0;
 /// Peaks remembered for search-back (and during learning).
 const CANDIDATES: usize = 16;
 /// RR intervals averaged.
@@ -128,7 +144,8 @@ impl Timing {
             r_search: samples(R_SEARCH_MS),
             baseline: samples(BASELINE_MS),
             filter_delay: filter_delay.round().max(0.0) as u64,
-            primary_deadline: samples(PRIMARY_DEADLINE_MS),
+            // Rounded down: a beat flagged on time must really be within the deadline.
+            primary_deadline: (PRIMARY_DEADLINE_MS * rate.as_hz() / 1000.0).floor() as u64,
             initial_rr: INITIAL_RR_MS * rate.as_hz() / 1000.0,
             signal_decay: 0.5f64.powf(1000.0 / (SIGNAL_DECAY_HALF_LIFE_MS * rate.as_hz())),
         }
@@ -167,7 +184,8 @@ impl Peaks {
 ///
 /// Feed samples in order with [`push`](Self::push) in chunks of any length; each beat is handed
 /// to a callback once. The gain and units of the samples do not matter: every threshold adapts.
-/// Cloning the detector snapshots its whole state; restoring is assigning the clone back.
+/// Cloning the detector snapshots its whole state in memory; [`snapshot`](Self::snapshot) and
+/// [`restore`](Self::restore) do the same through bytes, for checkpoints.
 ///
 /// ```
 /// use mimamori_dsp::{SampleRate, qrs::QrsDetector};
@@ -205,6 +223,10 @@ pub struct QrsDetector {
     last_beat: Option<Peak>,
     rr: [f64; RR_HISTORY],
     rr_len: usize,
+    /// Mean of `rr`, or the initial guess before the first interval, in samples.
+    mean_rr: f64,
+    /// The signal level before the current decay began; 0 while not decaying.
+    undecayed_level: f64,
     /// A beat above threshold but weak, held back until it is clear no stronger QRS follows
     /// (which would make it a P wave or an artefact).
     pending: Option<Peak>,
@@ -243,6 +265,8 @@ impl QrsDetector {
             last_beat: None,
             rr: [0.0; RR_HISTORY],
             rr_len: 0,
+            mean_rr: timing.initial_rr,
+            undecayed_level: 0.0,
             candidates: Peaks::default(),
             pending: None,
         }
@@ -281,6 +305,8 @@ impl QrsDetector {
         self.last_beat = None;
         self.rr = [0.0; RR_HISTORY];
         self.rr_len = 0;
+        self.mean_rr = self.timing.initial_rr;
+        self.undecayed_level = 0.0;
         self.candidates = Peaks::default();
         self.pending = None;
     }
@@ -288,25 +314,29 @@ impl QrsDetector {
     /// Feeds the next samples of the stream (any gain, any chunk length) and calls `on_beat` for
     /// every beat found, in the order found. Non-finite samples are replaced by the last finite one.
     pub fn push(&mut self, samples: &[f32], mut on_beat: impl FnMut(Beat)) {
+        // The band-pass state lives in locals for the chunk so it stays in registers.
+        let (mut high_pass, mut low_pass) = (self.high_pass, self.low_pass);
         for &sample in samples {
-            self.step(sample, &mut on_beat);
+            let sample = if sample.is_finite() {
+                sample
+            } else {
+                self.last_finite
+            };
+            self.last_finite = sample;
+            if self.next_index == 0 {
+                // Start as if the first value had always been there: no step response.
+                high_pass.settle(f64::from(sample));
+            }
+            let band = low_pass.step(high_pass.step(f64::from(sample)));
+            self.step(sample, band, &mut on_beat);
         }
+        (self.high_pass, self.low_pass) = (high_pass, low_pass);
     }
 
-    fn step(&mut self, sample: f32, on_beat: &mut impl FnMut(Beat)) {
-        let sample = if sample.is_finite() {
-            sample
-        } else {
-            self.last_finite
-        };
-        self.last_finite = sample;
+    /// One sample: `sample` as received (finite), `band` after the band-pass.
+    fn step(&mut self, sample: f32, band: f64, on_beat: &mut impl FnMut(Beat)) {
         let index = self.next_index;
-        if index == 0 {
-            // Start the filters as if the first value had always been there: no step response.
-            self.high_pass.settle(f64::from(sample));
-        }
         self.raw.push(sample);
-        let band = self.low_pass.step(self.high_pass.step(f64::from(sample)));
         let earlier = self
             .band
             .get(index.wrapping_sub(self.timing.derivative))
@@ -352,9 +382,18 @@ impl QrsDetector {
                 None
             }
             Some((top_index, top)) => {
-                if index - top_index >= self.timing.peak_hold || energy < 0.5 * top {
+                if index.saturating_sub(top_index) >= self.timing.peak_hold || energy < 0.5 * top {
                     self.rising = None;
-                    (top > 0.0).then(|| self.locate(top_index, top))
+                    if top <= 0.0 {
+                        None
+                    } else if index >= self.timing.learning && top < NEGLIGIBLE * self.threshold() {
+                        // Far too small to be a beat, even after search-back halves the threshold:
+                        // count it as noise without the cost of locating it.
+                        self.noise_level = 0.125 * top + 0.875 * self.noise_level;
+                        None
+                    } else {
+                        Some(self.locate(top_index, top))
+                    }
                 } else {
                     None
                 }
@@ -398,10 +437,15 @@ impl QrsDetector {
             centre.saturating_sub(self.timing.r_search),
             centre + self.timing.r_search,
         )?;
-        (from..=to).max_by(|&a, &b| {
-            let deviation = |i| (f64::from(self.raw.get(i).unwrap_or(0.0)) - mean).abs();
-            deviation(a).total_cmp(&deviation(b)).then(b.cmp(&a))
-        })
+        // The first of equal extremes wins.
+        let (mut best, mut best_deviation) = (from, -1.0);
+        for i in from..=to {
+            let deviation = (f64::from(self.raw.get(i).unwrap_or(0.0)) - mean).abs();
+            if deviation > best_deviation {
+                (best, best_deviation) = (i, deviation);
+            }
+        }
+        Some(best)
     }
 
     fn threshold(&self) -> f64 {
@@ -409,11 +453,7 @@ impl QrsDetector {
     }
 
     fn mean_rr(&self) -> f64 {
-        if self.rr_len == 0 {
-            self.timing.initial_rr
-        } else {
-            self.rr[..self.rr_len].iter().sum::<f64>() / self.rr_len as f64
-        }
+        self.mean_rr
     }
 
     /// How soon after a weak beat a stronger peak must come to reveal the weak one as a P wave.
@@ -464,7 +504,9 @@ impl QrsDetector {
             }
         }
         if peak.energy > self.threshold() {
-            if peak.energy < WEAK * self.signal_level {
+            // Weak compared with the beats before any decay: after a pause the threshold has
+            // sunk, and the P wave before the first QRS must not pass for a beat.
+            if peak.energy < WEAK * self.signal_level.max(self.undecayed_level) {
                 self.pending = Some(peak);
             } else {
                 self.accept(peak, index, 0.125, replay, on_beat);
@@ -481,7 +523,8 @@ impl QrsDetector {
     fn flush_pending(&mut self, index: u64, on_beat: &mut impl FnMut(Beat)) {
         if let Some(pending) = self.pending
             // A QRS that could dominate it is confirmed at most the primary deadline after its R peak.
-            && index >= pending.r_peak + self.p_wave_window() + self.timing.primary_deadline
+            && index
+                >= pending.r_peak.saturating_add(self.p_wave_window() + self.timing.primary_deadline)
         {
             self.pending = None;
             self.accept(pending, index, 0.125, false, on_beat);
@@ -503,14 +546,21 @@ impl QrsDetector {
             peak.energy
         };
         self.signal_level = weight * energy + (1.0 - weight) * self.signal_level;
+        // A beat ends the decay: the level returns as far as this beat's energy supports, so
+        // the T wave after the first beat of a pause meets the usual threshold.
+        if self.undecayed_level > 0.0 {
+            self.signal_level = self.signal_level.max(self.undecayed_level.min(peak.energy));
+            self.undecayed_level = 0.0;
+        }
         if let Some(last) = self.last_beat {
-            let rr = (peak.r_peak - last.r_peak) as f64;
+            let rr = peak.r_peak.saturating_sub(last.r_peak) as f64;
             if self.rr_len == RR_HISTORY {
                 self.rr.copy_within(1.., 0);
                 self.rr_len -= 1;
             }
             self.rr[self.rr_len] = rr;
             self.rr_len += 1;
+            self.mean_rr = self.rr[..self.rr_len].iter().sum::<f64>() / self.rr_len as f64;
         }
         self.last_beat = Some(peak);
         self.candidates = Peaks::default();
@@ -531,26 +581,29 @@ impl QrsDetector {
             return;
         }
         let limit = SEARCH_BACK_RR * self.mean_rr();
-        if ((index - last.energy_index) as f64) < limit {
+        if (index.saturating_sub(last.energy_index) as f64) < limit {
             return;
         }
+        self.undecayed_level = self.undecayed_level.max(self.signal_level);
         self.signal_level =
-            (self.signal_level * self.timing.signal_decay).max(2.0 * self.noise_level);
+            (self.signal_level * self.timing.signal_decay).max(SIGNAL_FLOOR * self.noise_level);
         let half_threshold = 0.5 * self.threshold();
         let best = self
             .candidates
             .as_slice()
             .iter()
             .enumerate()
-            .filter(|(_, peak)| peak.energy > half_threshold)
+            .filter(|(_, peak)| {
+                peak.energy > half_threshold && peak.slope >= MIN_SLOPE * last.slope
+            })
             .max_by(|(_, a), (_, b)| a.energy.total_cmp(&b.energy));
         if let Some((position, &peak)) = best {
             let mut rest = self.candidates;
             rest.drop_front(position + 1);
-            self.accept(peak, index, 0.25, true, on_beat);
+            self.accept(peak, index, SEARCH_BACK_WEIGHT, true, on_beat);
             // Keep the later peaks that are not part of the recovered beat's QRS.
             for &later in rest.as_slice() {
-                if later.r_peak >= peak.r_peak + self.timing.refractory {
+                if later.r_peak >= peak.r_peak.saturating_add(self.timing.refractory) {
                     self.candidates.push(later);
                 }
             }

@@ -13,7 +13,7 @@
 //! - **baseline drift**: the mean moving by more than 0.7 mV from the previous second, or a
 //!   peak-to-peak above 6 mV (electrode motion).
 //!
-//! The median is taken from a 48-bin logarithmic histogram, so the state is a few hundred bytes
+//! The median is taken from a 64-bin logarithmic histogram, so the state is a few hundred bytes
 //! whatever the sampling rate.
 
 use crate::SampleRate;
@@ -32,10 +32,13 @@ const SECOND_DIFFERENCE_MEDIAN_PER_SIGMA: f32 = 1.652;
 const DRIFT_MV: f32 = 0.7;
 /// Peak-to-peak above which a second is motion artefact, in mV.
 const EXCURSION_MV: f32 = 6.0;
-/// Histogram of |second difference|: bins, and the range they span logarithmically, in mV.
-const BINS: usize = 48;
+/// Histogram of |second difference|: quarter-octave bins from the lowest edge up (64 bins reach
+/// 16 octaves, 0.5 µV to 33 mV). A bin is read straight off the float's exponent and top two
+/// mantissa bits, so binning costs no logarithm per sample.
+const BINS: usize = 64;
 const HIST_LOW_MV: f32 = 0.0005;
-const HIST_HIGH_MV: f32 = 20.0;
+/// Bits of an f32 below the exponent and two mantissa bits.
+const QUARTER_OCTAVE_SHIFT: u32 = 21;
 
 /// What is wrong with a second of signal (a set of flags).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -257,20 +260,18 @@ impl QualityMonitor {
 }
 
 fn bin(d_mv: f32) -> usize {
-    if d_mv <= HIST_LOW_MV {
-        return 0;
-    }
-    let span = (HIST_HIGH_MV / HIST_LOW_MV).ln();
-    let i = ((d_mv / HIST_LOW_MV).ln() / span * (BINS - 1) as f32) as usize + 1;
-    i.min(BINS - 1)
+    let lowest = HIST_LOW_MV.to_bits() >> QUARTER_OCTAVE_SHIFT;
+    // NaN and negatives cannot occur (an absolute value of finite samples); they land in bin 0.
+    let code = d_mv.max(0.0).to_bits() >> QUARTER_OCTAVE_SHIFT;
+    (code.saturating_sub(lowest) as usize).min(BINS - 1)
 }
 
+/// The value in the middle of bin `i` (its lower edge plus half a quarter-octave step).
 fn bin_centre(i: usize) -> f32 {
-    if i == 0 {
-        return 0.0;
-    }
-    let span = (HIST_HIGH_MV / HIST_LOW_MV).ln();
-    HIST_LOW_MV * ((i as f32 - 0.5) / (BINS - 1) as f32 * span).exp()
+    let lowest = HIST_LOW_MV.to_bits() >> QUARTER_OCTAVE_SHIFT;
+    f32::from_bits(
+        ((lowest + i as u32) << QUARTER_OCTAVE_SHIFT) | (1 << (QUARTER_OCTAVE_SHIFT - 1)),
+    )
 }
 
 #[cfg(test)]
@@ -339,6 +340,17 @@ mod tests {
                 "{hz} Hz: {motion_flagged} of 10 motion seconds flagged"
             );
         }
+    }
+
+    #[test]
+    fn histogram_bins_are_quarter_octaves() {
+        for x in [0.001_f32, 0.0123, 0.08, 0.5, 3.7, 25.0] {
+            let centre = bin_centre(bin(x));
+            assert!(centre / x < 1.2 && x / centre < 1.2, "{x} -> {centre}");
+        }
+        assert_eq!(bin(0.0), 0);
+        assert_eq!(bin(f32::INFINITY), BINS - 1);
+        assert_eq!(bin(f32::NAN), 0);
     }
 
     #[test]

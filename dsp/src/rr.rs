@@ -4,7 +4,13 @@
 //! ([`Beat::late`]) arrive after later beats. [`RrTracker`] holds beats for a fixed *hold-back*
 //! before committing them in R-peak order, so a late beat lands between its neighbours and each RR
 //! interval is produced exactly once (never a long RR that a late beat later splits). A beat that
-//! arrives after its place was committed is dropped and counted, never double counted.
+//! arrives after its place was committed is dropped and counted, never double counted. A
+//! search-back beat is the less certain kind (after a long pause it can be a P wave), so it yields
+//! to a primary detection closer than the shortest plausible RR, whichever came first. Search-back
+//! exists to recover a beat missed inside an interval about twice the usual RR (Pan & Tompkins
+//! search when 1.66 mean RR pass without a beat); a search-back beat that would leave a gap of
+//! more than 2.5 reference RRs on either side is not such a beat but a peak found inside a real
+//! pause, and is dropped so that a pause or asystole is not split by it.
 //!
 //! Each interval is classified by the **20 % rule** of Malik et al. (Malik, Farrell, Cripps &
 //! Camm, "Heart rate variability in relation to prognosis after myocardial infarction: selection
@@ -29,6 +35,8 @@ const MALIK_TOLERANCE: f32 = 0.20;
 const REFERENCE_LEN: usize = 5;
 /// Beats held at once; at 250 bpm 3 s holds 12.5 beats.
 const PENDING_CAPACITY: usize = 24;
+/// A search-back beat leaving a gap longer than this many reference RRs is not a missed beat.
+const MISSED_BEAT_MAX_GAP: f32 = 2.5;
 
 /// What an RR interval can be used for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +73,8 @@ pub struct RrCounters {
     pub duplicates: u64,
     /// Beats that arrived after their place in the series was committed.
     pub late_dropped: u64,
+    /// Search-back beats dropped because they sat inside a pause rather than filling a missed beat.
+    pub late_in_pause: u64,
     /// Beats dropped because more than the pending capacity were waiting.
     pub overflowed: u64,
 }
@@ -74,9 +84,11 @@ pub struct RrCounters {
 pub struct RrTracker {
     hold_back: u64,
     duplicate: u64,
+    /// A search-back beat closer than this to a primary one is dropped.
+    min_plausible: u64,
     fs: f64,
-    /// Beats waiting for commitment, sorted by R peak.
-    pending: [u64; PENDING_CAPACITY],
+    /// Beats waiting for commitment (R peak, found by search-back), sorted by R peak.
+    pending: [(u64, bool); PENDING_CAPACITY],
     pending_len: usize,
     last_committed: Option<u64>,
     /// Last plausible RRs (ring), for the 20 % rule's reference.
@@ -92,8 +104,9 @@ impl RrTracker {
         Self {
             hold_back: u64::from(rate.samples_in_ms(HOLD_BACK_MS)),
             duplicate: u64::from(rate.samples_in_ms(DUPLICATE_MS)),
+            min_plausible: u64::from(rate.samples_in_ms(f64::from(MIN_PLAUSIBLE_RR_MS))),
             fs: rate.as_hz(),
-            pending: [0; PENDING_CAPACITY],
+            pending: [(0, false); PENDING_CAPACITY],
             pending_len: 0,
             last_committed: None,
             reference: [0.0; REFERENCE_LEN],
@@ -116,7 +129,7 @@ impl RrTracker {
     /// The newest R peak seen, committed or not.
     pub fn latest_beat(&self) -> Option<u64> {
         if self.pending_len > 0 {
-            Some(self.pending[self.pending_len - 1])
+            Some(self.pending[self.pending_len - 1].0)
         } else {
             self.last_committed
         }
@@ -125,25 +138,47 @@ impl RrTracker {
     /// Takes a beat from the detector, in whatever order it was found.
     pub fn push_beat(&mut self, beat: Beat) {
         let r = beat.r_peak;
-        if self
-            .last_committed
-            .is_some_and(|last| r <= last + self.duplicate)
+        let guard = if beat.late {
+            self.min_plausible
+        } else {
+            self.duplicate
+        };
+        if let Some(last) = self.last_committed
+            && r <= last + guard
         {
-            if self
-                .last_committed
-                .is_some_and(|last| r + self.duplicate > last)
-            {
+            if r + guard > last {
                 self.counters.duplicates += 1;
             } else {
                 self.counters.late_dropped += 1;
             }
             return;
         }
-        let at = self.pending[..self.pending_len].partition_point(|&p| p < r);
-        let near = |i: usize| self.pending[i].abs_diff(r) < self.duplicate;
-        if (at < self.pending_len && near(at)) || (at > 0 && near(at - 1)) {
-            self.counters.duplicates += 1;
-            return;
+        let at = self.pending[..self.pending_len].partition_point(|&(p, _)| p < r);
+        for i in [at.wrapping_sub(1), at] {
+            let Some(&(p, pending_late)) = self.pending[..self.pending_len].get(i) else {
+                continue;
+            };
+            let distance = p.abs_diff(r);
+            if distance < self.duplicate || (beat.late && distance < self.min_plausible) {
+                self.counters.duplicates += 1;
+                return;
+            }
+            if pending_late && !beat.late && distance < self.min_plausible {
+                // The primary detection replaces the search-back one.
+                self.counters.duplicates += 1;
+                self.pending[i] = (r, false);
+                return;
+            }
+            if distance < self.min_plausible {
+                // Two primary detections too close for two ventricular beats: one is a P wave
+                // (120–220 ms before its R) or a late part of the QRS. After a long gap the
+                // first is the P wave, seen through thresholds that decayed in the pause.
+                self.counters.duplicates += 1;
+                if p < r && self.follows_long_gap(i) {
+                    self.pending[i] = (r, false);
+                }
+                return;
+            }
         }
         if self.pending_len == PENDING_CAPACITY {
             // Only a detector gone wild reports 24 beats in 3 s; keep the series moving.
@@ -151,7 +186,7 @@ impl RrTracker {
             return;
         }
         self.pending.copy_within(at..self.pending_len, at + 1);
-        self.pending[at] = r;
+        self.pending[at] = (r, beat.late);
         self.pending_len += 1;
     }
 
@@ -159,24 +194,66 @@ impl RrTracker {
     /// the next sample), calling `on_beat(r_peak, rr)` for each; `rr` is `None` for the first beat.
     pub fn advance(&mut self, position: u64, mut on_beat: impl FnMut(u64, Option<RrInterval>)) {
         let horizon = position.saturating_sub(self.hold_back);
-        let ready = self.pending[..self.pending_len].partition_point(|&p| p < horizon);
-        self.commit(ready, &mut on_beat);
+        let ready = self.pending[..self.pending_len].partition_point(|&(p, _)| p < horizon);
+        self.commit(ready, horizon, &mut on_beat);
     }
 
     /// Commits every waiting beat (end of stream).
     pub fn flush(&mut self, mut on_beat: impl FnMut(u64, Option<RrInterval>)) {
-        self.commit(self.pending_len, &mut on_beat);
+        let end = self.latest_beat().unwrap_or(0);
+        self.commit(self.pending_len, end, &mut on_beat);
     }
 
-    fn commit(&mut self, count: usize, on_beat: &mut impl FnMut(u64, Option<RrInterval>)) {
+    /// Commits the first `count` waiting beats; no beat is pending before `horizon` but them.
+    fn commit(
+        &mut self,
+        count: usize,
+        horizon: u64,
+        on_beat: &mut impl FnMut(u64, Option<RrInterval>),
+    ) {
         for i in 0..count {
-            let r = self.pending[i];
+            let (r, late) = self.pending[i];
+            if late && self.inside_pause(r, i, horizon) {
+                self.counters.late_in_pause += 1;
+                continue;
+            }
             let rr = self.last_committed.map(|start| self.classify(start, r));
             self.last_committed = Some(r);
             on_beat(r, rr);
         }
         self.pending.copy_within(count..self.pending_len, 0);
         self.pending_len -= count;
+    }
+
+    /// Whether the beat pending at `index` comes more than 1.5 reference RRs after the primary
+    /// beat before it (search-back beats, which may sit inside the pause, are passed over).
+    fn follows_long_gap(&self, index: usize) -> bool {
+        let previous = self.pending[..index]
+            .iter()
+            .rev()
+            .find(|(_, late)| !late)
+            .map(|&(p, _)| p)
+            .or(self.last_committed);
+        let (Some(previous), Some(reference_ms)) = (previous, self.reference_ms()) else {
+            return false;
+        };
+        let gap = self.pending[index].0.saturating_sub(previous);
+        (gap as f64 * 1000.0 / self.fs) as f32 > 1.5 * reference_ms
+    }
+
+    /// Whether search-back beat `r` (pending at `index`) leaves a gap on either side longer than
+    /// [`MISSED_BEAT_MAX_GAP`] reference RRs; the gap after it runs to the next waiting beat, or
+    /// at least to `horizon` when none is waiting.
+    fn inside_pause(&self, r: u64, index: usize, horizon: u64) -> bool {
+        let (Some(previous), Some(reference_ms)) = (self.last_committed, self.reference_ms())
+        else {
+            return false;
+        };
+        let next = self.pending[..self.pending_len]
+            .get(index + 1)
+            .map_or(horizon, |&(p, _)| p);
+        let longest = (r.saturating_sub(previous)).max(next.saturating_sub(r));
+        (longest as f64 * 1000.0 / self.fs) as f32 > MISSED_BEAT_MAX_GAP * reference_ms
     }
 
     fn classify(&mut self, start: u64, end: u64) -> RrInterval {
@@ -277,46 +354,100 @@ mod tests {
         assert_eq!((counters.duplicates, counters.late_dropped), (2, 1));
     }
 
+    /// Classes of the intervals of a series starting at sample 0, at 1 kHz.
+    fn classes(rr_ms: &[u64]) -> Vec<RrClass> {
+        let mut tracker = RrTracker::new(SampleRate::hz(1000.0));
+        let beats: Vec<Beat> = std::iter::once(0)
+            .chain(rr_ms.iter().scan(0, |t, rr| {
+                *t += rr;
+                Some(*t)
+            }))
+            .map(|t| beat(t, false))
+            .collect();
+        run(&mut tracker, &beats).iter().map(|r| r.class).collect()
+    }
+
     #[test]
     fn malik_rule_rejects_premature_beat_and_its_compensatory_pause() {
-        let rate = SampleRate::hz(1000.0);
-        let mut tracker = RrTracker::new(rate);
         // 800 ms rhythm, a PVC at 500 ms coupling and 1100 ms compensatory pause, then 800 ms.
-        let mut t = 0;
-        let mut beats = vec![beat(0, false)];
-        for rr in [800, 800, 800, 800, 500, 1100, 800, 800, 800] {
-            t += rr;
-            beats.push(beat(t, false));
-        }
-        let classes: Vec<RrClass> = run(&mut tracker, &beats).iter().map(|r| r.class).collect();
         use RrClass::{Deviant as D, Normal as N};
-        assert_eq!(classes, [N, N, N, N, D, D, N, N, N]);
+        assert_eq!(
+            classes(&[800, 800, 800, 800, 500, 1100, 800, 800, 800]),
+            [N, N, N, N, D, D, N, N, N]
+        );
     }
 
     #[test]
     fn sustained_rate_change_is_accepted_after_three_beats() {
+        use RrClass::{Deviant as D, Normal as N};
+        assert_eq!(
+            classes(&[1000, 1000, 1000, 1000, 600, 600, 600, 600, 600]),
+            [N, N, N, N, D, D, D, N, N]
+        );
+    }
+
+    #[test]
+    fn search_back_beat_yields_to_a_nearby_primary_beat() {
         let rate = SampleRate::hz(1000.0);
         let mut tracker = RrTracker::new(rate);
-        let mut t = 0;
-        let mut beats = vec![beat(0, false)];
-        for rr in [1000, 1000, 1000, 1000, 600, 600, 600, 600, 600] {
-            t += rr;
-            beats.push(beat(t, false));
-        }
-        let classes: Vec<RrClass> = run(&mut tracker, &beats).iter().map(|r| r.class).collect();
-        use RrClass::{Deviant as D, Normal as N};
-        assert_eq!(classes, [N, N, N, N, D, D, D, N, N]);
+        // After a 6-s pause, search-back picks the P wave 216 ms before the R wave.
+        let beats = [
+            beat(0, false),
+            beat(6000, false),
+            beat(11_784, true),
+            beat(12_000, false),
+            beat(12_800, false),
+        ];
+        let ends: Vec<u64> = run(&mut tracker, &beats).iter().map(|r| r.end).collect();
+        assert_eq!(ends, [6000, 12_000, 12_800]);
+        assert_eq!(tracker.counters().duplicates, 1);
+    }
+
+    #[test]
+    fn search_back_beat_inside_a_pause_does_not_split_it() {
+        let rate = SampleRate::hz(1000.0);
+        let mut tracker = RrTracker::new(rate);
+        let mut beats: Vec<Beat> = (0..6).map(|i| beat(i * 850, false)).collect();
+        // A 6-s pause after 4250; search-back finds a peak 1 s before the next beat.
+        beats.extend([beat(9250, true), beat(10_250, false), beat(11_100, false)]);
+        let ends: Vec<u64> = run(&mut tracker, &beats).iter().map(|r| r.end).collect();
+        assert_eq!(ends, [850, 1700, 2550, 3400, 4250, 10_250, 11_100]);
+        assert_eq!(tracker.counters().late_in_pause, 1);
+    }
+
+    #[test]
+    fn p_wave_detected_after_a_pause_yields_to_its_r_wave() {
+        let rate = SampleRate::hz(1000.0);
+        let mut tracker = RrTracker::new(rate);
+        let mut beats: Vec<Beat> = (0..6).map(|i| beat(i * 850, false)).collect();
+        // After a 4-s pause the P wave (216 ms before the R wave) is reported as a beat.
+        beats.extend([beat(8034, false), beat(8250, false), beat(9100, false)]);
+        let ends: Vec<u64> = run(&mut tracker, &beats).iter().map(|r| r.end).collect();
+        assert_eq!(ends, [850, 1700, 2550, 3400, 4250, 8250, 9100]);
     }
 
     #[test]
     fn intervals_shorter_than_a_ventricle_can_beat_are_implausible() {
         let rate = SampleRate::hz(1000.0);
         let mut tracker = RrTracker::new(rate);
-        let rr = run(
-            &mut tracker,
-            &[beat(0, false), beat(230, false), beat(1000, false)],
-        );
-        assert_eq!(rr[0].class, RrClass::Implausible);
-        assert_eq!(rr[1].class, RrClass::Normal);
+        let mut out = Vec::new();
+        tracker.push_beat(beat(0, false));
+        tracker.advance(3001, |_, rr| out.extend(rr));
+        // Its neighbour came after it was committed: too close, yet not a duplicate.
+        for b in [beat(230, false), beat(1000, false)] {
+            tracker.push_beat(b);
+        }
+        tracker.flush(|_, rr| out.extend(rr));
+        assert_eq!(out[0].class, RrClass::Implausible);
+        assert_eq!(out[1].class, RrClass::Normal);
+    }
+
+    #[test]
+    fn two_close_primary_beats_in_a_steady_rhythm_keep_the_first() {
+        let rate = SampleRate::hz(1000.0);
+        let mut tracker = RrTracker::new(rate);
+        let beats = [0, 800, 1600, 2400, 3200, 3420, 4000].map(|r| beat(r, false));
+        let ends: Vec<u64> = run(&mut tracker, &beats).iter().map(|r| r.end).collect();
+        assert_eq!(ends, [800, 1600, 2400, 3200, 4000]);
     }
 }

@@ -54,9 +54,10 @@ const MAX_ACTIVE_BEATS: usize = 8;
 const FLUTTER_PERIOD_S: f64 = 0.2;
 
 /// An invalid synthetic-ECG configuration.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SynthError {
-    /// A parameter is out of its range; the message names it.
+    /// A parameter is out of its range.
+    #[error("synthetic ecg parameter {parameter} out of range: {value}")]
     OutOfRange {
         /// The parameter's name, as in the builder method.
         parameter: &'static str,
@@ -64,21 +65,6 @@ pub enum SynthError {
         value: f64,
     },
 }
-
-impl std::fmt::Display for SynthError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::OutOfRange { parameter, value } => {
-                write!(
-                    f,
-                    "synthetic ecg parameter {parameter} out of range: {value}"
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for SynthError {}
 
 /// The ventricular rhythm during an episode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -185,7 +171,7 @@ pub struct TruthPause {
 pub struct GroundTruth {
     /// Every beat whose R peak has been output, in order.
     pub beats: Vec<TruthBeat>,
-    /// Episodes of a rhythm other than sinus (clipped to nothing; sinus fills the gaps).
+    /// Episodes of a rhythm other than sinus, in order; sinus fills the gaps.
     pub rhythms: Vec<Segment<Rhythm>>,
     /// Noise bursts and lead-off episodes, as configured.
     pub artefacts: Vec<Segment<Artefact>>,
@@ -744,7 +730,8 @@ impl EcgSynth {
             let (rr_s, kind, ends_pause) = self.next_rr();
             let r_s = self.last_r_s + rr_s;
             let beat = self.make_beat(r_s, rr_s, kind, ends_pause);
-            self.last_r_s = beat.r_sample as f64 / self.fs;
+            // Keep the unrounded time: rounding each beat to the grid would bias the rate.
+            self.last_r_s = r_s;
             self.last_r_sample = beat.r_sample;
             self.push_active(beat);
         }

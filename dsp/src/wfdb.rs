@@ -13,6 +13,8 @@ pub mod annotation;
 pub mod header;
 pub mod signal;
 
-pub use annotation::{Annotation, AnnotationCode, AnnotationError, parse_annotations};
+pub use annotation::{
+    Annotation, AnnotationCode, AnnotationError, parse_annotations, ventricular_flutter_episodes,
+};
 pub use header::{Header, HeaderError, SignalFormat, SignalSpec};
 pub use signal::{SignalError, decode_signal_file};

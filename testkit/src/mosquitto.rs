@@ -6,6 +6,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::{Signal, kill};
@@ -13,7 +14,7 @@ use nix::unistd::Pid;
 
 use crate::error::{HarnessError, Result};
 use crate::ports::accepts_connections;
-use crate::process::{ServiceUser, Watchdog, describe, file_tail, run};
+use crate::process::{CleanUpWhen, ServiceUser, Watchdog, describe, file_tail, run};
 use crate::scratch::ScratchDir;
 use crate::tls::TestCa;
 use crate::wait::poll_blocking;
@@ -93,6 +94,9 @@ pub struct Mosquitto {
     backend: Credentials,
     ca: &'static TestCa,
     child: Option<Child>,
+    /// Serialises [`add_user`](Self::add_user): `mosquitto_passwd` rewrites the whole file, and
+    /// each call counts reloads in the log.
+    users_lock: Mutex<()>,
     watchdog: Watchdog,
 }
 
@@ -109,7 +113,7 @@ impl Mosquitto {
         let user = ServiceUser::named("mosquitto")?;
         let dir = ScratchDir::new("mmk-mq-")?.keep();
         // From here on the watchdog owns the directory: whatever fails below, it is removed.
-        let watchdog = Watchdog::spawn(WATCHDOG_CLEANUP, [&dir])?;
+        let watchdog = Watchdog::spawn(CleanUpWhen::OwnerGone, WATCHDOG_CLEANUP, [&dir])?;
         let mut broker = Self {
             backend: Credentials {
                 username: BACKEND_USER.to_owned(),
@@ -122,6 +126,7 @@ impl Mosquitto {
             user,
             ca,
             child: None,
+            users_lock: Mutex::new(()),
             watchdog,
         };
         broker.write_static_files()?;
@@ -155,6 +160,11 @@ impl Mosquitto {
 
     /// Adds (or re-passwords) a user. Once this returns, the running broker accepts the login.
     pub fn add_user(&self, username: &str, password: &str) -> Result<Credentials> {
+        // A poisoned lock only means another add_user panicked; the file is still whole.
+        let _serialised = self
+            .users_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let credentials = Credentials {
             username: username.to_owned(),
             password: password.to_owned(),
@@ -199,6 +209,12 @@ impl Mosquitto {
     /// The CA certificate (PEM) clients must trust for the TLS port.
     pub fn ca_pem(&self) -> &str {
         self.ca.ca_pem()
+    }
+
+    /// A file holding [`ca_pem`](Self::ca_pem), for clients configured with a path. It lives in
+    /// the broker's directory, so as long as the broker does.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.pem")
     }
 
     /// The CA behind the TLS port.

@@ -1,6 +1,6 @@
 //! Throwaway PostgreSQL clusters with TimescaleDB preloaded.
 
-use std::fs::OpenOptions;
+use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::error::{HarnessError, Result};
-use crate::ports::free_port;
-use crate::process::{ServiceUser, Watchdog, file_tail, run};
-use crate::scratch::ScratchDir;
+use crate::ports::{accepts_connections, free_port};
+use crate::process::{CleanUpWhen, ServiceUser, Watchdog, file_tail, run};
+use crate::scratch::{ScratchDir, short_temp_base};
 use crate::shared::get_or_start;
 
 /// Where Debian installs each major version's server binaries.
@@ -20,6 +20,8 @@ const DEBIAN_PG_ROOT: &str = "/usr/lib/postgresql";
 const BINDIR_ENV: &str = "MIMAMORI_PG_BINDIR";
 /// Ports tried before giving up when another process takes ours between choosing and binding.
 const START_ATTEMPTS: usize = 3;
+/// Set by nextest in every test process of one run.
+const NEXTEST_RUN_ID_ENV: &str = "NEXTEST_RUN_ID";
 
 /// Settings for a cluster that only ever holds test data.
 ///
@@ -45,9 +47,9 @@ timescaledb.max_background_workers = 0
 /// extension is created in `template1`, so every database made afterwards has it.
 ///
 /// Most tests want [`Postgres::shared`] and a fresh database from
-/// [`create_database`](Postgres::create_database). Dropping a cluster stops it
-/// (`pg_ctl -m immediate`) and removes its directory; a cluster that is never dropped (the shared
-/// one is a `static`) is stopped by its watchdog when the test process exits, however it exits.
+/// [`create_database`](Postgres::create_database). A cluster from [`Postgres::start`] is stopped
+/// (`pg_ctl -m immediate`) and its directory removed when it is dropped, or by its watchdog when
+/// the test process ends, however it ends.
 #[derive(Debug)]
 pub struct Postgres {
     dir: PathBuf,
@@ -56,29 +58,41 @@ pub struct Postgres {
     /// `server_version_num`, e.g. 150020.
     server_version: u32,
     databases_created: AtomicU64,
-    watchdog: Watchdog,
+    /// `None` when another process of the test run started the cluster.
+    watchdog: Option<Watchdog>,
 }
 
 impl Postgres {
-    /// The cluster shared by every test of this process, started on first use.
+    /// The cluster shared by the tests of this test run, started on first use. Give each test
+    /// its own database with [`create_database`](Self::create_database) so tests can run in
+    /// parallel.
     ///
-    /// Under `cargo test` all tests of a binary share it (one start-up, ~1 s); under nextest,
-    /// which runs each test in its own process, each test gets its own. Give each test its own
-    /// database with [`create_database`](Self::create_database) so tests can run in parallel.
+    /// Under nextest, which runs each test in its own process, one cluster serves every process
+    /// of the run (the first starts it, under a file lock; the others find its port), and a
+    /// watchdog stops it once the nextest runner has exited. Under `cargo test` each test binary
+    /// has one, stopped when the binary exits.
     pub fn shared() -> Result<&'static Postgres> {
         static SHARED: OnceLock<std::result::Result<Postgres, String>> = OnceLock::new();
-        get_or_start(&SHARED, "postgres", Postgres::start)
+        get_or_start(&SHARED, "postgres", || match NextestRun::current() {
+            Some(run) => Self::join_run(&run),
+            None => Self::start(),
+        })
     }
 
     /// Starts a cluster of its own, for tests that stop, crash or reconfigure it.
     pub fn start() -> Result<Self> {
+        let dir = ScratchDir::new("mmk-pg-")?.keep();
+        Self::start_in(dir, CleanUpWhen::OwnerGone)
+    }
+
+    /// Starts a cluster in `dir`, which the watchdog removes at the end.
+    fn start_in(dir: PathBuf, when: CleanUpWhen) -> Result<Self> {
         let started = Instant::now();
         let bin_dir = find_bin_dir()?;
         check_timescaledb_installed(&bin_dir)?;
         let user = ServiceUser::named("postgres")?;
-        let dir = ScratchDir::new("mmk-pg-")?.keep();
         // From here on the watchdog owns the directory: whatever fails below, it is removed.
-        let watchdog = spawn_watchdog(&dir, &bin_dir, &user)?;
+        let watchdog = spawn_watchdog(&dir, &bin_dir, &user, when)?;
         user.take_ownership(&dir)?;
 
         let data = dir.join("data");
@@ -116,7 +130,7 @@ impl Postgres {
             port,
             server_version: 0,
             databases_created: AtomicU64::new(0),
-            watchdog,
+            watchdog: Some(watchdog),
         };
         cluster.psql("template1", "CREATE EXTENSION IF NOT EXISTS timescaledb")?;
         let version = cluster.psql("template1", "SHOW server_version_num")?;
@@ -127,6 +141,66 @@ impl Postgres {
             "PostgreSQL cluster up."
         );
         Ok(cluster)
+    }
+
+    /// The run's cluster: started by the first process of the run to get the lock, found by the
+    /// others in the run's directory.
+    fn join_run(run: &NextestRun) -> Result<Self> {
+        let dir = short_temp_base().join(format!("mmk-pg-run-{}-{}", run.id, run.runner_pid));
+        fs::create_dir_all(&dir).map_err(HarnessError::io(&dir))?;
+        let lock_path = dir.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(HarnessError::io(&lock_path))?;
+        // Held until this function returns (the file is closed): one process starts the cluster.
+        lock.lock().map_err(HarnessError::io(&lock_path))?;
+        let info_path = dir.join("cluster");
+        if let Ok(info) = fs::read_to_string(&info_path) {
+            return Self::attach(dir, &info);
+        }
+        let started = Self::start_in(dir, CleanUpWhen::ProcessExits(run.runner_pid));
+        // Later processes report the first failure instead of each retrying in a dirty directory.
+        let info = match &started {
+            Ok(cluster) => format!("{} {}", cluster.port, cluster.server_version),
+            Err(error) => format!("failed {error}"),
+        };
+        fs::write(&info_path, info).map_err(HarnessError::io(&info_path))?;
+        started
+    }
+
+    /// A handle on a cluster another process of the run started; `info` is `PORT VERSION`.
+    fn attach(dir: PathBuf, info: &str) -> Result<Self> {
+        let failed = |message: String| HarnessError::SharedStartFailed {
+            service: "postgres",
+            message,
+        };
+        if let Some(message) = info.strip_prefix("failed ") {
+            return Err(failed(message.to_owned()));
+        }
+        let mut fields = info.split_whitespace().map(str::parse::<u32>);
+        let (Some(Ok(port)), Some(Ok(server_version))) = (fields.next(), fields.next()) else {
+            return Err(failed(format!(
+                "unreadable cluster record {info:?} in {}",
+                dir.display()
+            )));
+        };
+        let port = u16::try_from(port).map_err(|_| failed(format!("bad port {port}")))?;
+        if !accepts_connections(port) {
+            return Err(failed(format!(
+                "the run's cluster on port {port} stopped accepting connections"
+            )));
+        }
+        Ok(Self {
+            dir,
+            bin_dir: find_bin_dir()?,
+            port,
+            server_version,
+            databases_created: AtomicU64::new(0),
+            watchdog: None,
+        })
     }
 
     /// The port on 127.0.0.1.
@@ -196,7 +270,31 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        self.watchdog.finish();
+        if let Some(watchdog) = &mut self.watchdog {
+            watchdog.finish();
+        }
+    }
+}
+
+/// The nextest run this process is a test of.
+#[derive(Debug)]
+struct NextestRun {
+    /// The run id, reduced to characters safe in a file name.
+    id: String,
+    /// The nextest runner, our parent: the shared cluster lives as long as it does.
+    runner_pid: u32,
+}
+
+impl NextestRun {
+    fn current() -> Option<Self> {
+        let id: String = std::env::var(NEXTEST_RUN_ID_ENV)
+            .ok()?
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(36)
+            .collect();
+        let runner_pid = u32::try_from(nix::unistd::getppid().as_raw()).ok()?;
+        (!id.is_empty()).then_some(Self { id, runner_pid })
     }
 }
 
@@ -236,7 +334,12 @@ fn check_timescaledb_installed(bin_dir: &Path) -> Result<()> {
 }
 
 /// On exit: stop the server if it runs (immediate: no checkpoint, test data only), remove the dir.
-fn spawn_watchdog(dir: &Path, bin_dir: &Path, user: &ServiceUser) -> Result<Watchdog> {
+fn spawn_watchdog(
+    dir: &Path,
+    bin_dir: &Path,
+    user: &ServiceUser,
+    when: CleanUpWhen,
+) -> Result<Watchdog> {
     let pg_ctl = user.command(bin_dir.join("pg_ctl"));
     let mut words: Vec<_> = vec![pg_ctl.get_program().to_owned()];
     words.extend(pg_ctl.get_args().map(ToOwned::to_owned));
@@ -246,7 +349,7 @@ if [ -f "$dir/data/postmaster.pid" ]; then "$@" -D "$dir/data" -m immediate -w s
 rm -rf "$dir""#;
     let mut args = vec![dir.as_os_str().to_owned()];
     args.extend(words);
-    Watchdog::spawn(cleanup, args)
+    Watchdog::spawn(when, cleanup, args)
 }
 
 /// Starts the server on a free port, retrying with another port when the chosen one was taken.

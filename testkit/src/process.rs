@@ -124,14 +124,25 @@ fn tail_of(text: &str) -> String {
     text[start..].to_owned()
 }
 
-/// A sentinel process that runs a cleanup script once our end of its stdin closes.
+/// When a [`Watchdog`] runs its cleanup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CleanUpWhen {
+    /// When our end of its stdin closes: the guard is dropped or this process ends.
+    OwnerGone,
+    /// When process `pid` has exited (checked every second); for a service that outlives this
+    /// process and is shared with its siblings, such as a test runner's children.
+    ProcessExits(u32),
+}
+
+/// A sentinel process that runs a cleanup script.
 ///
 /// Services that outlive their starter (PostgreSQL detaches from `pg_ctl`; an orphaned Mosquitto
 /// keeps running) would otherwise leak whenever a test process ends without running destructors:
 /// a shared `static` instance (statics are never dropped), a panic with `panic = "abort"`, a
-/// nextest timeout, Ctrl-C, SIGKILL. The kernel closes the pipe in every one of those cases, so
-/// the watchdog sees end-of-file and cleans up. Dropping the guard closes the pipe too and waits
-/// for the cleanup to finish, so there is one cleanup path, not two.
+/// nextest timeout, Ctrl-C, SIGKILL. With [`CleanUpWhen::OwnerGone`] the watchdog reads a pipe
+/// from this process; the kernel closes it in every one of those cases, so the watchdog sees
+/// end-of-file and cleans up. Dropping the guard closes the pipe too and waits for the cleanup to
+/// finish, so there is one cleanup path, not two.
 ///
 /// The watchdog is put in its own process group so that a signal sent to the test's group
 /// (Ctrl-C, a test runner killing a timed-out test) does not kill it before it has cleaned up.
@@ -139,24 +150,34 @@ fn tail_of(text: &str) -> String {
 pub(crate) struct Watchdog {
     child: Child,
     stdin: Option<ChildStdin>,
+    when: CleanUpWhen,
 }
 
 impl Watchdog {
-    /// Starts `sh -c "cat >/dev/null; <cleanup>" watchdog ARGS…`; the script sees ARGS as `$1`….
-    pub(crate) fn spawn<I, S>(cleanup: &str, args: I) -> Result<Self>
+    /// Starts `sh -c "<wait>; <cleanup>" watchdog ARGS…`; the script sees ARGS as `$1`….
+    pub(crate) fn spawn<I, S>(when: CleanUpWhen, cleanup: &str, args: I) -> Result<Self>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        let wait = match when {
+            CleanUpWhen::OwnerGone => "cat >/dev/null".to_owned(),
+            CleanUpWhen::ProcessExits(pid) => {
+                format!("while kill -0 {pid} 2>/dev/null; do sleep 1; done")
+            }
+        };
         let mut command = Command::new("sh");
         command
             .arg("-c")
-            .arg(format!("cat >/dev/null; {cleanup}"))
+            .arg(format!("{wait}; {cleanup}"))
             .arg("watchdog")
             .args(args)
             // The test's directory may be closed to the service user the cleanup switches to.
             .current_dir("/")
-            .stdin(Stdio::piped())
+            .stdin(match when {
+                CleanUpWhen::OwnerGone => Stdio::piped(),
+                CleanUpWhen::ProcessExits(_) => Stdio::null(),
+            })
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0);
@@ -165,11 +186,15 @@ impl Watchdog {
             source,
         })?;
         let stdin = child.stdin.take();
-        Ok(Self { child, stdin })
+        Ok(Self { child, stdin, when })
     }
 
-    /// Runs the cleanup now and waits for it.
+    /// With [`CleanUpWhen::OwnerGone`], runs the cleanup now and waits for it. Otherwise does
+    /// nothing: the cleanup belongs to the watched process's lifetime, not to ours.
     pub(crate) fn finish(&mut self) {
+        if self.when != CleanUpWhen::OwnerGone {
+            return;
+        }
         drop(self.stdin.take());
         if let Err(error) = self.child.wait() {
             tracing::warn!(%error, "Watchdog could not be awaited.");

@@ -40,7 +40,8 @@ impl ScratchDir {
     }
 }
 
-fn short_temp_base() -> PathBuf {
+/// `$TMPDIR` if short enough for socket paths below it, else `/tmp`.
+pub(crate) fn short_temp_base() -> PathBuf {
     let base = std::env::temp_dir();
     if base.as_os_str().len() <= MAX_BASE_LEN {
         base

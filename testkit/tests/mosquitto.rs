@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mimamori_testkit::{Mosquitto, Transport};
+use mimamori_testkit::{HarnessError, Mosquitto, MosquittoConfig, Transport};
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet, Publish, QoS,
 };
@@ -156,6 +156,8 @@ async fn gateway_over_tls_reaches_backend() {
         .await
         .expect("backend receives");
     assert_message(&received, "mimamori/v1/gw/gw-1/obs", b"spo2=97");
+    let ca_file = std::fs::read_to_string(broker.ca_file()).expect("CA file for other clients");
+    assert_eq!(ca_file, broker.ca_pem());
 }
 
 #[tokio::test]
@@ -270,4 +272,32 @@ async fn queued_message_for_offline_session_survives_kill9_and_restart() {
         .await
         .expect("queued message delivered");
     assert_message(&received, "mimamori/v1/gw/gw-1/obs", b"queued");
+}
+
+#[test]
+fn dropping_a_broker_kills_it_and_removes_its_directory() {
+    let broker = start_broker();
+    let (dir, port) = (broker.dir().to_owned(), broker.plain_port());
+
+    drop(broker);
+
+    assert!(!dir.exists(), "{} left behind", dir.display());
+    let connected = std::net::TcpStream::connect(("127.0.0.1", port));
+    assert!(connected.is_err(), "broker still listening on {port}");
+}
+
+#[test]
+fn start_failure_reports_what_the_broker_said() {
+    let config = MosquittoConfig {
+        extra_config: vec!["no_such_option 1".to_owned()],
+        ..MosquittoConfig::default()
+    };
+    let error = Mosquitto::start_with(config).expect_err("mosquitto rejects its config");
+    let HarnessError::ExitedEarly { log_tail, .. } = &error else {
+        panic!("expected ExitedEarly, got {error:?}");
+    };
+    assert!(
+        log_tail.contains("no_such_option"),
+        "log tail lacks the cause: {log_tail}"
+    );
 }

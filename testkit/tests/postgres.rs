@@ -2,15 +2,19 @@
 //! cluster left behind however its owner ends.
 
 use std::net::{Ipv4Addr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use mimamori_testkit::{Postgres, wait_until};
 use sqlx::{Connection, PgConnection, Row};
 
-/// Set in the child process of `cluster_is_stopped_when_its_owner_process_is_killed`.
+/// Set in the child process of `cluster_is_stopped_when_its_owner_process_is_killed`: where it
+/// reports its cluster.
 const OWNER_REPORT_ENV: &str = "MIMAMORI_TESTKIT_OWNER_REPORT";
+/// Set in the child processes of `one_nextest_run_shares_a_cluster_until_the_runner_exits`: the
+/// directory they report their cluster in.
+const MEMBER_REPORTS_ENV: &str = "MIMAMORI_TESTKIT_MEMBER_REPORTS";
 
 async fn connect_fresh_database() -> PgConnection {
     let url = Postgres::shared()
@@ -108,8 +112,8 @@ async fn each_test_database_starts_empty() {
     assert!(!visible);
 }
 
-#[tokio::test]
-async fn dropping_a_cluster_stops_it_and_removes_its_directory() {
+#[test]
+fn dropping_a_cluster_stops_it_and_removes_its_directory() {
     let cluster = Postgres::start().expect("cluster starts");
     let (dir, port) = (cluster.dir().to_owned(), cluster.port());
     assert!(accepts_connections(port));
@@ -138,9 +142,7 @@ async fn cluster_is_stopped_when_its_owner_process_is_killed() {
     wait_until(Duration::from_secs(30), || async { report_path.exists() })
         .await
         .expect("owner reports its cluster");
-    let text = std::fs::read_to_string(&report_path).expect("read report");
-    let (dir, port) = text.split_once(' ').expect("`dir port`");
-    let (dir, port) = (PathBuf::from(dir), port.parse::<u16>().expect("port"));
+    let (dir, port) = read_report(&report_path);
     assert!(accepts_connections(port));
 
     owner.kill().expect("SIGKILL the owner: no destructor runs");
@@ -161,13 +163,77 @@ fn cluster_owner() {
         return;
     };
     let cluster = Postgres::start().expect("cluster starts");
-    let report = format!("{} {}", cluster.dir().display(), cluster.port());
-    // Written whole, then renamed, so the parent never reads half a report.
-    let partial = PathBuf::from(&report_path).with_extension("partial");
-    std::fs::write(&partial, report).expect("write report");
-    std::fs::rename(&partial, &report_path).expect("publish report");
+    write_report(Path::new(&report_path), &cluster);
     // Wait to be killed; if the parent test fails first, our stdin closes and we end normally.
     std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new()).expect("read stdin");
+}
+
+#[tokio::test]
+async fn one_nextest_run_shares_a_cluster_until_the_runner_exits() {
+    let reports = mimamori_testkit::ScratchDir::new("mmk-test-").expect("scratch dir");
+    // A stand-in for the nextest runner: a shell whose two children are test processes of one
+    // run, starting at the same moment.
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(r#"for i in 1 2; do "$0" --ignored --exact run_member & done; wait"#)
+        .arg(std::env::current_exe().expect("test binary path"))
+        .env("NEXTEST_RUN_ID", format!("testkit-{}", std::process::id()))
+        .env(MEMBER_REPORTS_ENV, reports.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run the stand-in runner");
+    assert!(status.success());
+
+    let mut clusters: Vec<(PathBuf, u16)> = std::fs::read_dir(reports.path())
+        .expect("list reports")
+        .map(|entry| read_report(&entry.expect("report entry").path()))
+        .collect();
+    assert_eq!(clusters.len(), 2, "each member reports");
+    clusters.dedup();
+    assert_eq!(clusters.len(), 1, "both members used one cluster");
+    let (dir, port) = clusters.remove(0);
+    wait_until(Duration::from_secs(10), || async {
+        !dir.exists() && !accepts_connections(port)
+    })
+    .await
+    .expect("watchdog stops the run's cluster once the runner has exited");
+}
+
+/// Not a test: a test process of the run `one_nextest_run_shares_a_cluster_until_the_runner_exits`
+/// simulates.
+#[test]
+#[ignore = "helper process for one_nextest_run_shares_a_cluster_until_the_runner_exits"]
+fn run_member() {
+    let Some(reports) = std::env::var_os(MEMBER_REPORTS_ENV) else {
+        return;
+    };
+    let cluster = Postgres::shared().expect("run's cluster");
+    cluster
+        .create_database()
+        .expect("createdb on the run's cluster");
+    write_report(
+        &Path::new(&reports).join(std::process::id().to_string()),
+        cluster,
+    );
+}
+
+/// Writes `DIR PORT` whole, then renames it into place, so a reader never sees half of it.
+fn write_report(path: &Path, cluster: &Postgres) {
+    let partial = path.with_extension("partial");
+    std::fs::write(
+        &partial,
+        format!("{} {}", cluster.dir().display(), cluster.port()),
+    )
+    .expect("write report");
+    std::fs::rename(&partial, path).expect("publish report");
+}
+
+fn read_report(path: &Path) -> (PathBuf, u16) {
+    let text = std::fs::read_to_string(path).expect("read report");
+    let (dir, port) = text.split_once(' ').expect("`dir port`");
+    (PathBuf::from(dir), port.parse().expect("port"))
 }
 
 fn accepts_connections(port: u16) -> bool {

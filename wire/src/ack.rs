@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::envelope::{check_size, check_version};
+use crate::envelope::decode_versioned;
 use crate::{Epoch, WIRE_VERSION, WireError};
 
 /// The server's word that it has durably stored every message of `epoch` with a sequence up to
@@ -39,9 +39,7 @@ impl StoredAck {
     }
 
     pub fn decode(payload: &[u8]) -> Result<Self, WireError> {
-        check_size(payload.len())?;
-        check_version(payload)?;
-        serde_json::from_slice(payload).map_err(|e| WireError::Schema(e.to_string()))
+        decode_versioned(payload)
     }
 }
 
@@ -73,8 +71,6 @@ impl GatewayConfig {
     }
 
     pub fn decode(payload: &[u8]) -> Result<Self, WireError> {
-        check_size(payload.len())?;
-        check_version(payload)?;
-        serde_json::from_slice(payload).map_err(|e| WireError::Schema(e.to_string()))
+        decode_versioned(payload)
     }
 }

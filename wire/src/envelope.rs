@@ -145,3 +145,12 @@ pub(crate) fn check_version(payload: &[u8]) -> Result<(), WireError> {
     }
     Ok(())
 }
+
+/// Decodes a downlink message: size and version first, then the schema.
+pub(crate) fn decode_versioned<T: serde::de::DeserializeOwned>(
+    payload: &[u8],
+) -> Result<T, WireError> {
+    check_size(payload.len())?;
+    check_version(payload)?;
+    serde_json::from_slice(payload).map_err(|e| WireError::Schema(e.to_string()))
+}

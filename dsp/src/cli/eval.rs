@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use mimamori_dsp::qrs::scoring::{MATCH_WINDOW_MS, Score};
+use mimamori_dsp::wfdb::ventricular_flutter_episodes;
 
 use super::record::{self, DEFAULT_LEAD};
 
@@ -41,6 +42,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     );
     let mut gross = Score::default();
     let mut worst: Option<(f64, String)> = None;
+    let (mut gross_ec57, mut worst_ec57) = (Score::default(), None::<(f64, String)>);
     let (mut max_primary_delay_ms, mut late_beats, mut slow_beats) = (0.0f64, 0usize, 0usize);
     for name in record::record_names(&args.records_dir)? {
         let record = record::load(&args.records_dir, &name, &args.lead)?;
@@ -56,6 +58,28 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             &detected,
             u64::from(rate.samples_in_ms(MATCH_WINDOW_MS)),
         );
+        // AAMI EC57 variant: ventricular flutter/fibrillation episodes left out.
+        let episodes = record
+            .annotations
+            .as_deref()
+            .map(ventricular_flutter_episodes)
+            .unwrap_or_default();
+        let ec57 = Score::compare_excluding(
+            &reference,
+            &detected,
+            u64::from(rate.samples_in_ms(MATCH_WINDOW_MS)),
+            &episodes,
+        );
+        if worst_ec57
+            .as_ref()
+            .is_none_or(|(f1, _)| ec57.f1_pct() < *f1)
+        {
+            worst_ec57 = Some((ec57.f1_pct(), name.clone()));
+        }
+        gross_ec57.add(&Score {
+            placement_errors: Vec::new(),
+            ..ec57
+        });
         let primary_delay_ms = beats
             .iter()
             .filter(|beat| !beat.late)
@@ -128,6 +152,18 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         late_beats
     );
     println!("worst record: {worst_name} (F1 {worst_f1:.2} %); match window ±{MATCH_WINDOW_MS} ms");
+    if let Some((f1, name)) = worst_ec57 {
+        println!(
+            "with VF/VFL episodes ([ to ]) excluded as in AAMI EC57: Se {:.2} %, +P {:.2} %, F1 {:.2} % \
+             (TP {} FN {} FP {}); worst record {name} (F1 {f1:.2} %)",
+            gross_ec57.sensitivity_pct(),
+            gross_ec57.positive_predictivity_pct(),
+            gross_ec57.f1_pct(),
+            gross_ec57.true_positives,
+            gross_ec57.false_negatives,
+            gross_ec57.false_positives,
+        );
+    }
     println!(
         "maxdel: largest detection delay of a primary (not late) beat, ms; \
          {slow_beats} primary beats took over {PRIMARY_DELAY_LIMIT_MS} ms"

@@ -8,52 +8,28 @@ use std::time::Instant;
 use anyhow::Context;
 use mimamori_dsp::SampleRate;
 use mimamori_dsp::af::AfWindow;
+use mimamori_dsp::af::scoring::Confusion;
 use mimamori_dsp::analysis::{Analysis, AnalysisConfig, AnalysisOutput};
-use mimamori_dsp::wfdb::Annotation;
 
 use super::record::{self, DEFAULT_LEAD};
 
 /// Samples fed per push: one second at 360 Hz, as a live stream would arrive.
 const CHUNK_SAMPLES: usize = 360;
 
-/// Arguments of `mimamori-dsp rhythm`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct Args {
-    /// Folder holding WFDB records (`*.hea`, `*.dat`).
-    records_dir: PathBuf,
-    /// Folder to write `<record>.txt` into: `START_SAMPLE<TAB>AF|nonAF`, one 30-s window a line.
-    #[arg(long)]
-    out: PathBuf,
-    /// Signal to analyse, by its name in the header.
-    #[arg(long, default_value = DEFAULT_LEAD)]
-    lead: String,
-}
+/// Arguments of `mimamori-dsp rhythm`: `<out>/<record>.txt` holds `START_SAMPLE<TAB>AF|nonAF`,
+/// one 30-s window a line.
+pub(crate) type Args = record::PerRecordArgs;
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("while creating {}", args.out.display()))?;
-    for name in record::record_names(&args.records_dir)? {
-        let record = record::load(&args.records_dir, &name, &args.lead)?;
+    record::write_per_record(args, |record, out| {
         let windows = af_windows(record.sample_rate, &record.samples_mv());
-        let path = args.out.join(format!("{name}.txt"));
-        let file = std::fs::File::create(&path)
-            .with_context(|| format!("while creating {}", path.display()))?;
-        let mut out = std::io::BufWriter::new(file);
         for w in &windows {
             let label = if w.af { "AF" } else { "nonAF" };
-            writeln!(out, "{}\t{label}", w.start)
-                .with_context(|| format!("while writing {}", path.display()))?;
+            writeln!(out, "{}\t{label}", w.start)?;
         }
-        out.flush()
-            .with_context(|| format!("while writing {}", path.display()))?;
         let af = windows.iter().filter(|w| w.af).count();
-        println!(
-            "{name}: {} windows, {af} AF -> {}",
-            windows.len(),
-            path.display()
-        );
-    }
-    Ok(())
+        Ok(format!("{} windows, {af} AF", windows.len()))
+    })
 }
 
 /// Streams `samples` through a fresh analysis chain; the AF decision of every 30-s window.
@@ -71,58 +47,16 @@ pub(crate) fn af_windows(rate: SampleRate, samples_mv: &[f32]) -> Vec<AfWindow> 
     windows
 }
 
-/// Samples of `[start, end)` inside `(AFIB` episodes of the rhythm annotations.
-fn af_samples_in(annotations: &[Annotation], total: u64, start: u64, end: u64) -> u64 {
-    let changes: Vec<(u64, bool)> = annotations
-        .iter()
-        .filter_map(|a| a.rhythm().map(|r| (a.sample, r == "AFIB")))
-        .collect();
-    let mut inside = 0;
-    for (i, &(from, af)) in changes.iter().enumerate() {
-        let to = changes.get(i + 1).map_or(total, |&(next, _)| next);
-        if af {
-            inside += to.min(end).saturating_sub(from.max(start));
-        }
-    }
-    inside
-}
-
-/// AF window counts against the reference.
-#[derive(Clone, Copy, Debug, Default)]
-struct Confusion {
-    tp: u32,
-    fn_: u32,
-    fp: u32,
-    tn: u32,
-}
-
-impl Confusion {
-    fn add(&mut self, other: Confusion) {
-        self.tp += other.tp;
-        self.fn_ += other.fn_;
-        self.fp += other.fp;
-        self.tn += other.tn;
-    }
-
-    fn pct(num: u32, den: u32) -> f64 {
-        if den == 0 {
-            f64::NAN
-        } else {
-            100.0 * f64::from(num) / f64::from(den)
-        }
-    }
-
-    fn print(&self, name: &str) {
-        println!(
-            "{name:>7} {:>5} {:>5} {:>5} {:>5} {:>7.2} {:>7.2}",
-            self.tp,
-            self.fn_,
-            self.fp,
-            self.tn,
-            Self::pct(self.tp, self.tp + self.fn_),
-            Self::pct(self.tn, self.tn + self.fp)
-        );
-    }
+fn print_confusion(name: &str, c: &Confusion) {
+    println!(
+        "{name:>7} {:>5} {:>5} {:>5} {:>5} {:>7.2} {:>7.2}",
+        c.true_positives,
+        c.false_negatives,
+        c.false_positives,
+        c.true_negatives,
+        c.sensitivity_pct(),
+        c.specificity_pct()
+    );
 }
 
 /// Scores the AF windows of every annotated record against its `(AFIB` episodes (a window is AF
@@ -141,20 +75,12 @@ pub(crate) fn print_af_scores(records_dir: &Path, lead: &str) -> anyhow::Result<
             continue;
         };
         let total = record.samples_adu.len() as u64;
-        let mut score = Confusion::default();
-        for w in af_windows(record.sample_rate, &record.samples_mv()) {
-            let reference = 2 * af_samples_in(annotations, total, w.start, w.end) > w.end - w.start;
-            match (reference, w.af) {
-                (true, true) => score.tp += 1,
-                (true, false) => score.fn_ += 1,
-                (false, true) => score.fp += 1,
-                (false, false) => score.tn += 1,
-            }
-        }
-        score.print(&name);
-        gross.add(score);
+        let windows = af_windows(record.sample_rate, &record.samples_mv());
+        let score = Confusion::compare(&windows, annotations, total);
+        print_confusion(&name, &score);
+        gross.add(&score);
     }
-    gross.print("gross");
+    print_confusion("gross", &gross);
     Ok(())
 }
 
@@ -166,21 +92,29 @@ pub(crate) fn print_chain_bench(records: &[(SampleRate, Vec<f32>)], passes: u32)
         .iter()
         .map(|(rate, s)| s.len() as f64 / rate.as_hz())
         .sum();
-    let mut best = f64::INFINITY;
-    for _ in 0..passes.max(1) {
+    let passes = passes.max(1);
+    let (mut best_wall, mut best_cpu) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..passes {
+        let cpu_started = super::bench::thread_cpu_seconds();
         let started = Instant::now();
         for (rate, samples) in records {
             std::hint::black_box(af_windows(*rate, samples));
         }
-        best = best.min(started.elapsed().as_secs_f64());
+        best_wall = best_wall.min(started.elapsed().as_secs_f64());
+        if let (Some(start), Some(end)) = (cpu_started, super::bench::thread_cpu_seconds()) {
+            best_cpu = best_cpu.min(end - start);
+        }
     }
-    println!(
-        "whole chain: {:.3} s, {:.2} M samples/s, {:.0}x real time (one core, fastest of {} passes)",
-        best,
-        samples as f64 / best / 1e6,
-        seconds_of_ecg / best,
-        passes.max(1)
-    );
+    for (clock, seconds) in [("wall", best_wall), ("cpu", best_cpu)] {
+        if seconds.is_finite() {
+            println!(
+                "whole chain ({clock} clock): {seconds:.3} s, {:.2} M samples/s, {:.0}x real time \
+                 (one core, fastest of {passes} passes)",
+                samples as f64 / seconds / 1e6,
+                seconds_of_ecg / seconds,
+            );
+        }
+    }
     for hz in [125.0, 250.0, 360.0, 500.0] {
         let analysis = Analysis::new(SampleRate::hz(hz), AnalysisConfig::default());
         println!(

@@ -46,6 +46,7 @@ impl Biquad {
     }
 
     /// Filters one sample.
+    #[inline]
     pub(super) fn step(&mut self, x: f64) -> f64 {
         let y = self.b[0] * x + self.b[1] * self.x[0] + self.b[2] * self.x[1]
             - self.a[0] * self.y[0]
@@ -66,6 +67,17 @@ impl Biquad {
     pub(super) fn clear(&mut self) {
         self.x = [0.0; 2];
         self.y = [0.0; 2];
+    }
+
+    /// The state (last two inputs, last two outputs), for snapshots.
+    pub(super) fn state(&self) -> [f64; 4] {
+        [self.x[0], self.x[1], self.y[0], self.y[1]]
+    }
+
+    /// Restores a state taken with [`Self::state`].
+    pub(super) fn set_state(&mut self, state: [f64; 4]) {
+        self.x = [state[0], state[1]];
+        self.y = [state[2], state[3]];
     }
 
     /// Complex frequency response at `hz`, as (re, im).
@@ -118,6 +130,8 @@ pub(super) struct History {
     values: Box<[f32]>,
     /// Absolute sample number of the next value to be pushed.
     next: u64,
+    /// Slot the next value goes to (kept beside `next` so pushing needs no division).
+    head: usize,
 }
 
 impl History {
@@ -126,19 +140,32 @@ impl History {
         Self {
             values: vec![0.0; len.max(1)].into_boxed_slice(),
             next: 0,
+            head: 0,
         }
     }
 
     pub(super) fn push(&mut self, value: f32) {
-        let len = self.values.len() as u64;
-        self.values[(self.next % len) as usize] = value;
+        self.values[self.head] = value;
+        self.head += 1;
+        if self.head == self.values.len() {
+            self.head = 0;
+        }
         self.next += 1;
     }
 
     /// The value pushed as sample `index`, if it is still remembered.
     pub(super) fn get(&self, index: u64) -> Option<f32> {
-        let len = self.values.len() as u64;
-        (index < self.next && self.next - index <= len).then(|| self.values[(index % len) as usize])
+        let len = self.values.len();
+        let back = usize::try_from(self.next.checked_sub(index)?).ok()?;
+        if back == 0 || back > len {
+            return None;
+        }
+        let slot = if self.head >= back {
+            self.head - back
+        } else {
+            self.head + len - back
+        };
+        Some(self.values[slot])
     }
 
     /// The remembered part of `[from, to]`, clamped, as an inclusive range.
@@ -152,6 +179,22 @@ impl History {
     pub(super) fn clear(&mut self) {
         self.values.fill(0.0);
         self.next = 0;
+        self.head = 0;
+    }
+
+    /// The stored values in slot order, the next sample number and the next slot, for snapshots.
+    pub(super) fn state(&self) -> (&[f32], u64, usize) {
+        (&self.values, self.next, self.head)
+    }
+
+    /// Restores a state taken with [`Self::state`]; `None` when it does not fit this history.
+    pub(super) fn set_state(&mut self, values: &[f32], next: u64, head: usize) -> Option<()> {
+        if values.len() != self.values.len() || head >= self.values.len() {
+            return None;
+        }
+        self.values.copy_from_slice(values);
+        (self.next, self.head) = (next, head);
+        Some(())
     }
 
     pub(super) fn heap_bytes(&self) -> usize {
@@ -163,6 +206,8 @@ impl History {
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct MovingAverage {
     window: Box<[f64]>,
+    /// 1 / window length: a multiply per sample instead of a divide.
+    scale: f64,
     pos: usize,
     sum: f64,
 }
@@ -171,11 +216,13 @@ impl MovingAverage {
     pub(super) fn new(len: usize) -> Self {
         Self {
             window: vec![0.0; len.max(1)].into_boxed_slice(),
+            scale: 1.0 / len.max(1) as f64,
             pos: 0,
             sum: 0.0,
         }
     }
 
+    #[inline]
     pub(super) fn step(&mut self, x: f64) -> f64 {
         self.sum += x - self.window[self.pos];
         self.window[self.pos] = x;
@@ -185,13 +232,28 @@ impl MovingAverage {
             // Re-add from scratch once per window so rounding from huge past values cannot linger.
             self.sum = self.window.iter().sum();
         }
-        self.sum / self.window.len() as f64
+        self.sum * self.scale
     }
 
     pub(super) fn clear(&mut self) {
         self.window.fill(0.0);
         self.pos = 0;
         self.sum = 0.0;
+    }
+
+    /// The window in slot order, the next slot and the running sum, for snapshots.
+    pub(super) fn state(&self) -> (&[f64], usize, f64) {
+        (&self.window, self.pos, self.sum)
+    }
+
+    /// Restores a state taken with [`Self::state`]; `None` when it does not fit this window.
+    pub(super) fn set_state(&mut self, window: &[f64], pos: usize, sum: f64) -> Option<()> {
+        if window.len() != self.window.len() || pos >= self.window.len() {
+            return None;
+        }
+        self.window.copy_from_slice(window);
+        (self.pos, self.sum) = (pos, sum);
+        Some(())
     }
 
     pub(super) fn heap_bytes(&self) -> usize {

@@ -68,6 +68,24 @@ impl Score {
         }
     }
 
+    /// As [`compare`](Self::compare), leaving out reference beats and detections inside any of
+    /// `excluded` (e.g. ventricular flutter episodes, which AAMI EC57 does not score beat by beat).
+    pub fn compare_excluding(
+        reference: &[u64],
+        detected: &[u64],
+        window: u64,
+        excluded: &[std::ops::Range<u64>],
+    ) -> Self {
+        let outside = |samples: &[u64]| -> Vec<u64> {
+            samples
+                .iter()
+                .copied()
+                .filter(|s| !excluded.iter().any(|range| range.contains(s)))
+                .collect()
+        };
+        Self::compare(&outside(reference), &outside(detected), window)
+    }
+
     /// Adds another record's counts and errors to this one.
     pub fn add(&mut self, other: &Self) {
         self.true_positives += other.true_positives;
@@ -163,6 +181,24 @@ mod tests {
                 score.false_positives
             ),
             (1, 1, 0)
+        );
+    }
+
+    #[test]
+    fn excluded_ranges_are_not_scored() {
+        let score = Score::compare_excluding(
+            &[100, 500, 900],
+            &[120, 650, 700],
+            30,
+            &[600..800, 2000..2001],
+        );
+        assert_eq!(
+            (
+                score.true_positives,
+                score.false_negatives,
+                score.false_positives
+            ),
+            (1, 2, 0)
         );
     }
 

@@ -32,8 +32,8 @@ pub enum AnnotationError {
         /// Byte offset of the word.
         offset: usize,
     },
-    /// A `SKIP` moves the time before sample 0.
-    #[error("time moves before the start of the record at byte {offset}")]
+    /// An annotation falls before sample 0.
+    #[error("annotation at byte {offset} falls before the start of the record")]
     NegativeTime {
         /// Byte offset of the word.
         offset: usize,
@@ -49,6 +49,10 @@ impl AnnotationCode {
     pub const RHYTHM: Self = Self(28);
     /// Code of a comment annotation.
     pub const NOTE: Self = Self(22);
+    /// Start of ventricular flutter or fibrillation (`[`).
+    pub const VF_ON: Self = Self(32);
+    /// End of ventricular flutter or fibrillation (`]`).
+    pub const VF_OFF: Self = Self(33);
 
     /// The mnemonic WFDB prints for this code (`N`, `V`, `+` …), `?` beyond the table.
     pub fn symbol(self) -> &'static str {
@@ -94,13 +98,36 @@ impl Annotation {
     }
 }
 
+/// The ventricular flutter/fibrillation episodes (`[` to `]`) as half-open sample ranges; an
+/// episode still open at the end runs to `u64::MAX`. AAMI EC57 leaves these out of beat-by-beat
+/// QRS scoring, since flutter waves are not labelled as beats.
+pub fn ventricular_flutter_episodes(annotations: &[Annotation]) -> Vec<std::ops::Range<u64>> {
+    let mut episodes = Vec::new();
+    let mut start = None;
+    for annotation in annotations {
+        match annotation.code {
+            AnnotationCode::VF_ON => start = start.or(Some(annotation.sample)),
+            AnnotationCode::VF_OFF => {
+                if let Some(from) = start.take() {
+                    episodes.push(from..annotation.sample + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(from) = start {
+        episodes.push(from..u64::MAX);
+    }
+    episodes
+}
+
 /// Decodes the bytes of an MIT-format annotation file.
 ///
 /// A file that ends without the terminating zero word is accepted when it ends on a record
 /// boundary, as WFDB's own reader does.
 pub fn parse_annotations(bytes: &[u8]) -> Result<Vec<Annotation>, AnnotationError> {
     let mut annotations: Vec<Annotation> = Vec::new();
-    let mut time: u64 = 0;
+    let mut time: i64 = 0;
     let (mut channel, mut num) = (0u8, 0i8);
     let mut offset = 0;
     while offset < bytes.len() {
@@ -119,9 +146,9 @@ pub fn parse_annotations(bytes: &[u8]) -> Result<Vec<Annotation>, AnnotationErro
                 let low_word = u32::from(read_word(bytes, offset + 2)?);
                 offset += 4;
                 let interval = ((high << 16) | low_word) as i32;
-                time = time
-                    .checked_add_signed(i64::from(interval))
-                    .ok_or(AnnotationError::NegativeTime { offset: at })?;
+                // The time may dip below zero between records: WFDB writers end their header
+                // block with `SKIP -1` followed by an increment of 1.
+                time = time.saturating_add(i64::from(interval));
             }
             NUM | SUB | CHN | AUX => {
                 let last = annotations
@@ -150,9 +177,11 @@ pub fn parse_annotations(bytes: &[u8]) -> Result<Vec<Annotation>, AnnotationErro
                 }
             }
             _ => {
-                time += u64::from(low);
+                time = time.saturating_add(i64::from(low));
+                let sample = u64::try_from(time)
+                    .map_err(|_| AnnotationError::NegativeTime { offset: at })?;
                 annotations.push(Annotation {
-                    sample: time,
+                    sample,
                     code: AnnotationCode(code),
                     subtype: 0,
                     channel,
@@ -211,6 +240,46 @@ mod tests {
     }
 
     #[test]
+    fn a_skip_below_zero_then_back_is_accepted() {
+        // How wfdb-python and WFDB close the `## time resolution` header block.
+        let mut bytes = Vec::from(word(AnnotationCode::NOTE.0, 0));
+        bytes.extend(word(AUX, 4));
+        bytes.extend(b"## x");
+        bytes.extend(word(SKIP, 0));
+        bytes.extend([0xff; 4]);
+        bytes.extend(word(0, 1));
+        bytes.extend(word(1, 5));
+        let annotations = parse_annotations(&bytes).unwrap();
+        let samples: Vec<u64> = annotations.iter().map(|a| a.sample).collect();
+        assert_eq!(samples, [0, 0, 5]);
+        assert_eq!(annotations.iter().filter(|a| a.code.is_beat()).count(), 1);
+    }
+
+    #[test]
+    fn flutter_episodes_run_from_open_to_close_bracket() {
+        let at = |sample, code| Annotation {
+            sample,
+            code: AnnotationCode(code),
+            subtype: 0,
+            channel: 0,
+            num: 0,
+            aux: None,
+        };
+        let annotations = [
+            at(5, 1),
+            at(10, 32),
+            at(20, 31),
+            at(30, 33),
+            at(40, 1),
+            at(50, 32),
+        ];
+        assert_eq!(
+            ventricular_flutter_episodes(&annotations),
+            [10..31, 50..u64::MAX]
+        );
+    }
+
+    #[test]
     fn malformed_files_give_precise_errors() {
         assert_eq!(
             parse_annotations(&[1]),
@@ -233,9 +302,10 @@ mod tests {
         let mut backwards = Vec::from(word(SKIP, 0));
         backwards.extend(0xffffu16.to_le_bytes());
         backwards.extend(0xfff0u16.to_le_bytes());
+        backwards.extend(word(1, 3));
         assert_eq!(
             parse_annotations(&backwards),
-            Err(AnnotationError::NegativeTime { offset: 0 })
+            Err(AnnotationError::NegativeTime { offset: 6 })
         );
     }
 }

@@ -7,6 +7,7 @@
 //! - [`rota`]: doctors, clinics, patients' primary clinics, and the on-call shifts.
 //! - [`route`]: the resolver the alert engine calls ([`route::OnCallResolver::who_to_call`]).
 //! - [`escalation`]: the plan the alert engine stores with an alert ([`escalation::AlertRouting`]).
+//! - [`store`]: rota persistence, the same code for PostgreSQL and SQLite.
 //! - [`cli`]: the `calendar` and `oncall` subcommands.
 //! - [`handover`]: the one-page summary handed to a doctor who does not know the patient.
 
@@ -17,3 +18,4 @@ pub mod handover;
 pub mod holidays;
 pub mod rota;
 pub mod route;
+pub mod store;

@@ -1,0 +1,1 @@
+pub mod acking_test_server;

@@ -1,0 +1,10 @@
+//! The registry's runtime side: who a reading belongs to, and the seed file format.
+//!
+//! The tables live in `migrations/*/0001_registry.sql` and are written through
+//! [`crate::storage::Storage`] (the `admin` subcommand). Ingest reads them through [`LoanBook`].
+
+pub mod loan_book;
+pub mod seed;
+
+pub use loan_book::{LoanBook, OwnerError};
+pub use seed::RegistryFile;

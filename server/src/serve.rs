@@ -1,0 +1,167 @@
+//! `mimamori-server serve`: wires source → committer → hot path → sinks and runs until stopped.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use tokio::sync::mpsc;
+
+use crate::config::{Config, MqttConfig, RetentionConfig};
+use crate::hot_path::HotPath;
+use crate::ingest::Committer;
+use crate::sinks::live_feed::LiveFeed;
+use crate::sources::{embedded_broker, mqtt};
+use crate::storage::{self, Storage};
+use crate::telemetry::Telemetry;
+
+/// Arguments of `serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML). Without one: embedded broker on loopback and a SQLite file.
+    #[arg(long, env = "MIMAMORI_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Check the configuration and exit.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+/// What the other parts of the server (HTTP, alerts) are handed when they start.
+#[derive(Clone, Debug)]
+pub struct Services<S> {
+    pub store: S,
+    pub feed: LiveFeed,
+    pub telemetry: Telemetry,
+}
+
+/// Installs the tracing subscriber once (RUST_LOG, default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let config = Config::load(args.config.as_deref()).context("while loading the configuration")?;
+    if args.check_config {
+        println!("configuration is valid");
+        return Ok(());
+    }
+    // rumqttc is built without a default crypto provider; TLS to the broker uses ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mqtt_config = match &config.mqtt {
+        Some(mqtt) => mqtt.clone(),
+        None => {
+            let address = embedded_broker::start(config.embedded_broker.listen)
+                .context("while starting the embedded broker")?;
+            println!(
+                "mimamori: embedded MQTT broker (demo only: no ACL, no persistence) on mqtt://{address}"
+            );
+            MqttConfig {
+                host: address.ip().to_string(),
+                port: address.port(),
+                client_id: "mimamori-server".to_owned(),
+                username: "mimamori-server".to_owned(),
+                password: None,
+                ca_file: None,
+                keep_alive_s: 15,
+            }
+        }
+    };
+    let opened = storage::open(&config.storage)
+        .await
+        .context("while opening storage")?;
+    crate::with_storage!(opened, |store| serve_with(store, config, mqtt_config).await)
+}
+
+async fn serve_with<S: Storage>(
+    store: S,
+    config: Config,
+    mqtt_config: MqttConfig,
+) -> anyhow::Result<()> {
+    let services = Services {
+        store: store.clone(),
+        feed: LiveFeed::new(),
+        telemetry: Telemetry::new(),
+    };
+    let checkpoints = store
+        .checkpoints()
+        .await
+        .context("while loading checkpoints")?;
+    let hot_path = HotPath::start(
+        &config.hot_path,
+        store.clone(),
+        services.feed.clone(),
+        services.telemetry.clone(),
+        checkpoints,
+    );
+    let (acker, source) =
+        mqtt::connect(mqtt::options(&mqtt_config).context("while configuring MQTT")?);
+    let committer = Committer::new(
+        store.clone(),
+        config.ingest.clone(),
+        services.telemetry.clone(),
+        services.feed.clone(),
+        hot_path,
+        acker,
+    )
+    .await
+    .context("while loading loans and watermarks")?;
+    let (tx, rx) = mpsc::channel(config.ingest.queue_capacity);
+    let source_task = tokio::spawn(source.run(tx));
+    let committer_task = tokio::spawn(committer.run(rx));
+    let retention_task = tokio::spawn(run_retention(store.clone(), config.retention.clone()));
+    // The HTTP layer (REST, WebSocket, /metrics) starts here with `services`.
+    let _ = &services;
+    tracing::info!(broker = %format!("{}:{}", mqtt_config.host, mqtt_config.port), "Server started.");
+
+    shutdown_signal().await;
+    tracing::info!("Stopping: finishing the current batch.");
+    source_task.abort();
+    let _ = source_task.await;
+    let _ = committer_task.await;
+    retention_task.abort();
+    Ok(())
+}
+
+async fn run_retention<S: Storage>(store: S, config: RetentionConfig) {
+    let mut tick = tokio::time::interval(Duration::from_secs(config.interval_s.max(60)));
+    loop {
+        tick.tick().await;
+        let now = Utc::now();
+        let medical = now - chrono::Duration::days(i64::from(config.medical_record_days));
+        let other = now - chrono::Duration::days(i64::from(config.other_record_days));
+        match store.apply_retention(medical, other).await {
+            Ok(report) => tracing::info!(dropped = ?report.dropped, "Retention job ran."),
+            Err(error) => tracing::error!(error = %error, "Retention job failed."),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

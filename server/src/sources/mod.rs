@@ -1,0 +1,4 @@
+//! Where messages come from.
+
+pub mod embedded_broker;
+pub mod mqtt;

@@ -1,0 +1,402 @@
+//! The storage conformance suite: one body of checks, run against TimescaleDB (a real throwaway
+//! cluster from the testkit) and against SQLite.
+
+use chrono::{DateTime, Duration, TimeZone as _, Utc};
+use mimamori_server::registry::RegistryFile;
+use mimamori_server::sinks::sqlite::SqliteStore;
+use mimamori_server::sinks::timescale::TimescaleStore;
+use mimamori_server::storage::{
+    BeatRecord, Checkpoint, Content, DeadLetter, DerivedBatch, EcgRecord, HeartRateRecord,
+    IngestBatch, IngestMessage, ObservationRecord, PresenceRecord, Series, Storage, Watermark,
+};
+use mimamori_wire::{Epoch, GatewayId, VitalSign};
+
+const DEMO_REGISTRY: &str = include_str!("../../fixtures/registry/demo.toml");
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 3, 0, 0).unwrap()
+}
+
+fn gw(id: &str) -> GatewayId {
+    GatewayId::new(id).unwrap()
+}
+
+fn observation(
+    patient: &str,
+    vital: VitalSign,
+    value: f64,
+    at: DateTime<Utc>,
+) -> ObservationRecord {
+    ObservationRecord {
+        patient_id: patient.into(),
+        device_id: "pc60fw:AA:BB:CC:00:00:03".into(),
+        vital,
+        value,
+        measured_at: at,
+        device_time: Some(at.naive_utc() + Duration::hours(9)),
+        received_at: at + Duration::seconds(2),
+        time_flags: vec!["stored_on_device".into()],
+    }
+}
+
+fn message(gateway: &str, key: Option<(Epoch, u64)>, content: Content) -> IngestMessage {
+    IngestMessage {
+        gateway: gw(gateway),
+        key,
+        known_duplicate: false,
+        received_at: t0(),
+        sent_at: Some(t0() - Duration::milliseconds(1500)),
+        content,
+    }
+}
+
+fn ecg_record(first_sample_index: u64, samples: Vec<i16>) -> EcgRecord {
+    EcgRecord {
+        patient_id: "p-0001".into(),
+        device_id: "checkme-pro:CP0001".into(),
+        lead: "I".into(),
+        stream_id: u64::MAX - 7, // exercises the bit-cast of random stream ids
+        first_sample_index,
+        first_sample_at: t0(),
+        sample_rate_hz: 250.0,
+        uv_per_count: 2.5,
+        lead_off: false,
+        samples,
+        received_at: t0() + Duration::milliseconds(300),
+    }
+}
+
+async fn conformance<S: Storage>(store: &S) {
+    store.migrate().await.expect("migrations apply twice");
+    registry_round_trips(store).await;
+    ingest_is_stored_once_with_watermarks_and_counts(store).await;
+    trend_returns_at_most_the_requested_points(store).await;
+    derived_series_and_checkpoints_round_trip(store).await;
+    retention_drops_only_what_is_older_than_the_cutoff(store).await;
+}
+
+async fn registry_round_trips<S: Storage>(store: &S) {
+    let registry = RegistryFile::parse(DEMO_REGISTRY).unwrap();
+    let report = registry.apply(store).await.unwrap();
+    assert_eq!(report.loans_added, 4);
+    assert_eq!(
+        registry.apply(store).await.unwrap().loans_added,
+        0,
+        "seeding twice adds nothing"
+    );
+    let patients = store.patients().await.unwrap();
+    assert_eq!(patients, registry.patients);
+    let loans = store.loans().await.unwrap();
+    assert_eq!(loans.len(), 4);
+    let cuff = loans
+        .iter()
+        .find(|l| l.device_id == "ble-blood-pressure:UA0001")
+        .unwrap();
+    assert_eq!(cuff.device_user, Some(1));
+    assert_eq!(
+        cuff.consent_monitoring_at,
+        registry.patients[0].consent_monitoring_at
+    );
+}
+
+async fn ingest_is_stored_once_with_watermarks_and_counts<S: Storage>(store: &S) {
+    let epoch = Epoch::from_bytes([7; 16]);
+    let obs = vec![
+        observation("p-0002", VitalSign::Spo2, 93.0, t0()),
+        observation("p-0002", VitalSign::PulseRateOximetry, 71.0, t0()),
+    ];
+    let samples: Vec<i16> = (0..250).map(|i| ((i * 37) % 900 - 450) as i16).collect();
+    let dead = DeadLetter {
+        reason: "schema",
+        detail: "payload does not match the schema".into(),
+        topic: "mimamori/v1/gw/gw-p0002/up/obs".into(),
+        payload: b"{\"v\":1,".to_vec(),
+    };
+    let batch = IngestBatch {
+        messages: vec![
+            message(
+                "gw-p0002",
+                Some((epoch, 0)),
+                Content::Observations(obs.clone()),
+            ),
+            message(
+                "gw-p0001",
+                Some((epoch, 0)),
+                Content::Ecg(ecg_record(0, samples.clone())),
+            ),
+            message("gw-p0002", Some((epoch, 1)), Content::DeadLetter(dead)),
+            // The same key again within the batch: stored once.
+            message(
+                "gw-p0002",
+                Some((epoch, 0)),
+                Content::Observations(obs.clone()),
+            ),
+            message(
+                "gw-p0002",
+                None,
+                Content::Presence(PresenceRecord {
+                    online: true,
+                    software_version: "0.1.0".into(),
+                    outbox_depth: Some(3),
+                }),
+            ),
+            message(
+                "gw-p0002",
+                Some((epoch, 5)),
+                Content::Observations(obs[..1].to_vec()),
+            ),
+        ],
+        watermarks: vec![Watermark {
+            gateway: gw("gw-p0002"),
+            epoch,
+            stored_through: 1,
+        }],
+    };
+    let outcome = store.commit_ingest(&batch).await.unwrap();
+    assert_eq!(outcome.fresh, vec![true, true, true, false, true, true]);
+
+    // A redelivery after a crash: the same key is a duplicate, nothing is written twice.
+    let again = IngestBatch {
+        messages: vec![batch.messages[0].clone()],
+        watermarks: vec![],
+    };
+    assert_eq!(
+        store.commit_ingest(&again).await.unwrap().fresh,
+        vec![false]
+    );
+
+    let stored = store
+        .observations(
+            "p-0002",
+            VitalSign::Spo2,
+            t0() - Duration::hours(1),
+            t0() + Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        stored,
+        vec![obs[0].clone(), obs[0].clone()],
+        "seq 0 and seq 5, each once"
+    );
+    let chunks = store
+        .ecg_chunks(
+            "p-0001",
+            t0() - Duration::hours(1),
+            t0() + Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(chunks, vec![ecg_record(0, samples)]);
+
+    let mut marks = store.load_watermarks().await.unwrap();
+    marks.sort_by(|a, b| a.gateway.cmp(&b.gateway));
+    assert_eq!(marks.len(), 2);
+    assert_eq!(
+        (marks[0].stored_through, marks[0].stored_above.clone()),
+        (None, vec![0])
+    );
+    assert_eq!(
+        (marks[1].stored_through, marks[1].stored_above.clone()),
+        (Some(1), vec![5])
+    );
+
+    let stats = store.gateway_stats(None).await.unwrap();
+    let p2 = stats.iter().find(|s| s.gateway_id == "gw-p0002").unwrap();
+    assert_eq!(
+        (p2.received, p2.stored, p2.duplicates, p2.dead_lettered),
+        (6, 3, 2, 1)
+    );
+    assert_eq!(p2.dead_lettered_by_reason.get("schema"), Some(&1));
+    assert_eq!(p2.clock_offset_ms, Some(1500));
+    assert_eq!(p2.last_seen, Some(t0()));
+    let later = store
+        .gateway_stats(Some(t0() + Duration::hours(1)))
+        .await
+        .unwrap();
+    let p2_later = later.iter().find(|s| s.gateway_id == "gw-p0002").unwrap();
+    assert_eq!(p2_later.received, 0, "--since excludes older minutes");
+}
+
+async fn trend_returns_at_most_the_requested_points<S: Storage>(store: &S) {
+    let start = t0() - Duration::days(400);
+    let epoch = Epoch::from_bytes([8; 16]);
+    // A year of hourly heart-rate observations, 8,760 values between 60 and 99.
+    let records: Vec<ObservationRecord> = (0..8760)
+        .map(|h| {
+            observation(
+                "p-0001",
+                VitalSign::HeartRate,
+                f64::from(60 + h % 40),
+                start + Duration::hours(i64::from(h)),
+            )
+        })
+        .collect();
+    let messages = records
+        .chunks(256)
+        .enumerate()
+        .map(|(i, chunk)| {
+            message(
+                "gw-p0001",
+                Some((epoch, i as u64)),
+                Content::Observations(chunk.to_vec()),
+            )
+        })
+        .collect();
+    store
+        .commit_ingest(&IngestBatch {
+            messages,
+            watermarks: vec![],
+        })
+        .await
+        .unwrap();
+    let end = start + Duration::days(365);
+    let points = store
+        .trend(
+            "p-0001",
+            Series::Vital(VitalSign::HeartRate),
+            start,
+            end,
+            2000,
+        )
+        .await
+        .unwrap();
+    assert!(
+        points.len() <= 2000 && points.len() > 1500,
+        "{} points",
+        points.len()
+    );
+    assert_eq!(points.iter().map(|p| p.count).sum::<i64>(), 8760);
+    assert_eq!(points.first().unwrap().at, start);
+    let min = points.iter().map(|p| p.min).fold(f64::INFINITY, f64::min);
+    let max = points
+        .iter()
+        .map(|p| p.max)
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!((min, max), (60.0, 99.0));
+    let coarse = store
+        .trend(
+            "p-0001",
+            Series::Vital(VitalSign::HeartRate),
+            start,
+            end,
+            12,
+        )
+        .await
+        .unwrap();
+    assert!(coarse.len() <= 12, "{}", coarse.len());
+    let mean = coarse.iter().map(|p| p.mean * p.count as f64).sum::<f64>() / 8760.0;
+    assert!((mean - 79.5).abs() < 0.01, "{mean}");
+}
+
+async fn derived_series_and_checkpoints_round_trip<S: Storage>(store: &S) {
+    let beat = |i: u64, rr: Option<f64>| BeatRecord {
+        patient_id: "p-0001".into(),
+        at: t0() + Duration::milliseconds(i as i64 * 4),
+        stream_id: 42,
+        sample_index: i,
+        rr_ms: rr,
+        late: false,
+    };
+    let batch = DerivedBatch {
+        beats: vec![beat(100, None), beat(300, Some(800.0))],
+        heart_rate: (0..10)
+            .map(|s| HeartRateRecord {
+                patient_id: "p-0001".into(),
+                at: t0() + Duration::seconds(s),
+                bpm: 75.0,
+            })
+            .collect(),
+        gaps: vec![],
+        checkpoints: vec![Checkpoint {
+            patient_id: "p-0001".into(),
+            stream_id: 42,
+            next_index: 2500,
+            last_beat_index: Some(300),
+            updated_at: t0(),
+        }],
+    };
+    store.store_derived(&batch).await.unwrap();
+    let beats = store
+        .beats("p-0001", t0(), t0() + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(beats, batch.beats);
+    assert_eq!(store.checkpoints().await.unwrap(), batch.checkpoints);
+    let hr = store
+        .trend(
+            "p-0001",
+            Series::HeartRate,
+            t0(),
+            t0() + Duration::seconds(10),
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(hr.len(), 5);
+    assert!(hr.iter().all(|p| p.count == 2 && p.mean == 75.0));
+}
+
+async fn retention_drops_only_what_is_older_than_the_cutoff<S: Storage>(store: &S) {
+    let old = t0() - Duration::days(6 * 365);
+    let epoch = Epoch::from_bytes([9; 16]);
+    store
+        .commit_ingest(&IngestBatch {
+            messages: vec![message(
+                "gw-p0002",
+                Some((epoch, 0)),
+                Content::Observations(vec![observation("p-0002", VitalSign::Spo2, 95.0, old)]),
+            )],
+            watermarks: vec![],
+        })
+        .await
+        .unwrap();
+    let range = |s: &S| {
+        let s = s.clone();
+        async move {
+            s.observations(
+                "p-0002",
+                VitalSign::Spo2,
+                old - Duration::days(1),
+                t0() + Duration::days(1),
+            )
+            .await
+            .unwrap()
+            .len()
+        }
+    };
+    assert_eq!(range(store).await, 3);
+    let report = store
+        .apply_retention(
+            t0() - Duration::days(5 * 365 + 2),
+            t0() - Duration::days(3 * 365 + 1),
+        )
+        .await
+        .unwrap();
+    assert!(
+        report
+            .dropped
+            .iter()
+            .any(|(table, n)| table == "observations" && *n >= 1),
+        "{report:?}"
+    );
+    assert_eq!(
+        range(store).await,
+        2,
+        "only the six-year-old reading is gone"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_backend_conforms() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    conformance(&store).await;
+}
+
+#[tokio::test]
+async fn timescale_backend_conforms() {
+    let postgres = mimamori_testkit::Postgres::shared().expect("throwaway PostgreSQL");
+    let url = postgres.create_database().unwrap();
+    let store = TimescaleStore::connect(&url, 4).await.unwrap();
+    conformance(&store).await;
+}
