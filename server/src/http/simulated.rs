@@ -520,6 +520,24 @@ impl Simulation {
         ))
     }
 
+    /// Publishes a live event for a patient, as ingest does for real ones (the
+    /// backpressure tests use it to outrun a client).
+    pub fn publish(&self, patient: &PatientId, event: PatientEvent) -> Result<(), DataError> {
+        let sender = self.with_patient(patient, |p| p.live.clone())?;
+        if let PatientEvent::Observation(o) = &event {
+            let mut w = self.lock();
+            if let Some(p) = w
+                .patients
+                .iter_mut()
+                .find(|p| &p.detail.summary.id == patient)
+            {
+                p.observations.push(o.clone());
+            }
+        }
+        let _ = sender.send(event);
+        Ok(())
+    }
+
     /// Runs the live stream forever: ECG every 0.25 s, HR and SpO2 every 5 s, and
     /// a deterioration of the next patient every `deterioration_every` (if set).
     pub async fn run(self, deterioration_every: Option<StdDuration>) {

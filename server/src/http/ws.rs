@@ -177,6 +177,7 @@ async fn connection(state: AppState, user: CurrentUser, socket: WebSocket) {
 
     // Writer: state changes first, then ECG; stops when the events queue closes.
     let writer_outbox = outbox.clone();
+    let writer_state = state.clone();
     let writer = tokio::spawn(async move {
         loop {
             let msg = tokio::select! {
@@ -186,6 +187,9 @@ async fn connection(state: AppState, user: CurrentUser, socket: WebSocket) {
                     loop {
                         let next = writer_outbox.ecg.lock().unwrap_or_else(PoisonError::into_inner).pop();
                         let Some((patient, frame, dropped)) = next else { break };
+                        if dropped > 0 {
+                            writer_state.metrics.ws_ecg_frames_dropped.fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
+                        }
                         if dropped > 0 && sink.send(text(&ServerMessage::Dropped { patient_id: &patient, ecg_frames: dropped })).await.is_err() {
                             return;
                         }
@@ -212,6 +216,7 @@ async fn connection(state: AppState, user: CurrentUser, socket: WebSocket) {
     loop {
         tokio::select! {
             () = too_slow.notified() => {
+                state.metrics.ws_clients_too_slow.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(user_id = %user.user.principal.user_id, "WebSocket client too slow for state changes; disconnecting.");
                 break;
             }

@@ -83,6 +83,10 @@ pub async fn login(
     }
     let fail = |e: ApiError| {
         state
+            .metrics
+            .logins_failed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        state
             .login_limiter
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
