@@ -110,9 +110,9 @@ export class EcgStrip {
       const hr = Math.round(60000 / rr);
       this.lastHr = hr;
       // Left of the head: the band ahead of it is erased as the sweep advances.
-      c.font = `${11 * this.dpr}px system-ui, sans-serif`;
+      c.font = `${10 * this.dpr}px system-ui, sans-serif`;
       c.textAlign = 'right';
-      c.fillText(`RR ${rr} ms · ${hr}/min`, x - 3 * this.dpr, 14 * this.dpr);
+      c.fillText(`${rr}`, x - 3 * this.dpr, 12 * this.dpr);
       this.labels?.(rr, hr);
     }
   }

@@ -1,7 +1,7 @@
 // The views: login, ward overview, patient detail, alert queue, handover.
 import uPlot from './vendor/uplot/uPlot.esm.js';
 import { api, ApiError } from './api.js';
-import { t } from './i18n.js';
+import { t, currentLang } from './i18n.js';
 import { el, formatAge, formatTime, formatValue, kindLabel, kindUnit, patientIdentity } from './format.js';
 import { EcgStrip } from './ecg.js';
 
@@ -73,7 +73,7 @@ function devicesLine(devices) {
     const battery = d.battery_percent ?? null;
     item.append(`${d.model} `);
     if (battery !== null) {
-      const b = el('span', battery <= 20 ? 'battery low' : 'battery', `🔋${battery}%`);
+      const b = el('span', battery <= 20 ? 'battery low' : 'battery', `${t('battery')} ${battery}%`);
       item.append(b);
     }
     box.append(item);
@@ -158,8 +158,11 @@ function alertCard(alert, patient, onChanged) {
       actions.append(b);
     }
   }
-  const handover = el('a', 'handover-link', t('handover'));
-  handover.href = `#/handover/${encodeURIComponent(alert.patient_id)}`;
+  // The on-call handover page (server-rendered, printable), in a new tab so the queue stays open.
+  const handover = el('a', 'button handover-link', t('handover'));
+  handover.href = `/api/v1/alerts/${encodeURIComponent(alert.id)}/handover?lang=${currentLang()}`;
+  handover.target = '_blank';
+  handover.rel = 'noopener';
   actions.append(handover);
   card.append(actions);
   return card;
@@ -205,7 +208,6 @@ async function drawTrends(box, patientId, hours) {
   const to = new Date();
   const from = new Date(to.getTime() - hours * 3600000);
   box.replaceChildren();
-  const width = Math.max(260, Math.min(box.clientWidth || 600, 900) - 16);
   for (const chart of CHARTS) {
     const series = await Promise.all(chart.kinds.map((k) =>
       api(`/patients/${encodeURIComponent(patientId)}/trends/${k}?from=${from.toISOString()}&to=${to.toISOString()}&max_points=400`)));
@@ -219,12 +221,16 @@ async function drawTrends(box, patientId, hours) {
     wrap.append(el('h3', null, `${t(chart.title)} (${kindUnit(chart.kinds[0])})`));
     box.append(wrap);
     if (!times.length) { wrap.append(el('p', 'empty', t('no_value'))); continue; }
+    const width = Math.max(240, wrap.clientWidth - 4);
+    const sparse = times.length < 30;
     new uPlot({
       width, height: 150,
       cursor: { drag: { x: true, y: false } },
       legend: { show: false },
-      scales: { x: { time: true } },
-      series: [{}, ...chart.kinds.map((k, i) => ({ label: kindLabel(k), stroke: COLOURS[i], width: 1.5, spanGaps: true }))],
+      // The whole requested range, even when a daily measurement gives one point in it.
+      // A daily measurement gives one point in a day: show the requested range, not a zero-width one.
+      scales: { x: { time: true, range: (u, min, max) => (max - min < 60 ? [from / 1000, to / 1000] : [min, max]) } },
+      series: [{}, ...chart.kinds.map((k, i) => ({ label: kindLabel(k), stroke: COLOURS[i], width: 1.5, spanGaps: true, points: { show: sparse, size: 6 } }))],
       axes: [{ stroke: '#555' }, { stroke: '#555', size: 44 }],
     }, [times, ...columns], wrap);
   }

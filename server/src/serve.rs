@@ -34,10 +34,10 @@ pub struct Services<S> {
     pub telemetry: Telemetry,
 }
 
-/// Installs the tracing subscriber once (RUST_LOG, default `info`).
+/// Installs the tracing subscriber once (RUST_LOG; default `info`, the embedded broker `warn`).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use axum::extract::connect_info::MockConnectInfo;
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Path};
 use axum::http::request::Parts;
 use axum_extra::extract::CookieJar;
@@ -20,10 +21,18 @@ use crate::http::state::AppState;
 
 /// The client's address as the socket saw it.
 pub fn remote_addr(parts: &Parts) -> IpAddr {
+    // `MockConnectInfo` is how in-process router tests say where a request comes from.
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(a)| a.ip())
+        .map(|ConnectInfo(a)| a.ip())
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<MockConnectInfo<SocketAddr>>()
+                .map(|MockConnectInfo(a)| a.ip())
+        })
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
 /// A logged-in user, on a network their session allows.
