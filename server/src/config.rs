@@ -53,6 +53,9 @@ pub struct Config {
     /// How long data is kept.
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// The HTTP edge (REST, WebSocket, dashboard).
+    #[serde(default)]
+    pub http: HttpListenConfig,
 }
 
 impl Config {
@@ -172,6 +175,28 @@ impl Default for EmbeddedBrokerConfig {
 
 fn default_embedded_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 18830))
+}
+
+/// Where the HTTP edge listens.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpListenConfig {
+    /// Address to listen on. When its port is taken (another service on 8080), a free port on the
+    /// same address is used and printed; port 0 always picks a free one.
+    #[serde(default = "default_http_listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpListenConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_http_listen(),
+        }
+    }
+}
+
+fn default_http_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
 }
 
 /// The storage backend.

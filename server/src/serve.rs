@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use chrono::Utc;
 use tokio::sync::mpsc;
 
-use crate::config::{Config, MqttConfig, RetentionConfig};
+use crate::config::{Config, HttpListenConfig, MqttConfig, RetentionConfig};
 use crate::hot_path::HotPath;
 use crate::ingest::Committer;
 use crate::sinks::live_feed::LiveFeed;
@@ -54,6 +54,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     // rumqttc is built without a default crypto provider; TLS to the broker uses ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let embedded = config.mqtt.is_none();
     let mqtt_config = match &config.mqtt {
         Some(mqtt) => mqtt.clone(),
         None => {
@@ -76,13 +77,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let opened = storage::open(&config.storage)
         .await
         .context("while opening storage")?;
-    crate::with_storage!(opened, |store| serve_with(store, config, mqtt_config).await)
+    crate::with_storage!(opened, |store| serve_with(
+        store,
+        config,
+        mqtt_config,
+        embedded
+    )
+    .await)
 }
 
 async fn serve_with<S: Storage>(
     store: S,
     config: Config,
     mqtt_config: MqttConfig,
+    embedded: bool,
 ) -> anyhow::Result<()> {
     let services = Services {
         store: store.clone(),
@@ -116,8 +124,15 @@ async fn serve_with<S: Storage>(
     let source_task = tokio::spawn(source.run(tx));
     let committer_task = tokio::spawn(committer.run(rx));
     let retention_task = tokio::spawn(run_retention(store.clone(), config.retention.clone()));
-    // The HTTP layer (REST, WebSocket, /metrics) starts here with `services`.
-    let _ = &services;
+    let http_task = if embedded {
+        Some(start_demo_http(&config.http).await?)
+    } else {
+        // The HTTP edge reads through `http::data::ClinicalData`; its implementation over
+        // `services` (registry, storage, live feed) is not written yet.
+        let _ = &services;
+        tracing::warn!("HTTP edge not started: no ClinicalData over storage yet.");
+        None
+    };
     tracing::info!(broker = %format!("{}:{}", mqtt_config.host, mqtt_config.port), "Server started.");
 
     shutdown_signal().await;
@@ -126,7 +141,53 @@ async fn serve_with<S: Storage>(
     let _ = source_task.await;
     let _ = committer_task.await;
     retention_task.abort();
+    if let Some(task) = http_task {
+        task.abort();
+    }
     Ok(())
+}
+
+/// Serves the dashboard for the one-command demo: on `listen`, or on a free port of the same
+/// address when that one is taken, printed on stdout with the demo accounts.
+///
+/// Its clinical data is the HTTP layer's in-memory simulation (`http::simulated`), not what ingest
+/// stores: the `ClinicalData` port over storage and the live feed is still to be written.
+async fn start_demo_http(config: &HttpListenConfig) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use crate::http::demo::{DEMO_DETERIORATION_EVERY, simulated_state};
+    use crate::http::simulated::DEMO_ACCOUNTS;
+
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(listener) => listener,
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+            tracing::info!(listen = %config.listen, "HTTP port taken; picking a free one.");
+            tokio::net::TcpListener::bind((config.listen.ip(), 0))
+                .await
+                .context("while binding the HTTP listener on a free port")?
+        }
+        Err(error) => {
+            return Err(error).with_context(|| format!("while binding {}", config.listen));
+        }
+    };
+    let address = listener
+        .local_addr()
+        .context("while reading the HTTP address")?;
+    let (state, simulation) = simulated_state(crate::http::HttpConfig::default(), 1)
+        .await
+        .context("while setting up the demo dashboard")?;
+    tokio::spawn(simulation.run(Some(DEMO_DETERIORATION_EVERY)));
+    println!("mimamori: dashboard on http://{address}/ (simulated clinical data)");
+    for account in DEMO_ACCOUNTS {
+        println!(
+            "mimamori: demo account {} / {} ({:?})",
+            account.login, account.password, account.role
+        );
+    }
+    Ok(tokio::spawn(async move {
+        let never = std::future::pending::<()>();
+        if let Err(error) = crate::http::serve(listener, state, never).await {
+            tracing::error!(error = %error, "HTTP edge stopped.");
+        }
+    }))
 }
 
 async fn run_retention<S: Storage>(store: S, config: RetentionConfig) {
