@@ -339,3 +339,107 @@ async fn reimaged_gateway_and_every_bad_input_class_are_handled() {
     server.kill().unwrap();
     let _ = server.wait();
 }
+
+/// A gateway that publishes into another's namespace, and one with a wrong password, get nothing
+/// to the server: nothing is stored, not even as a dead letter. Non-delivery is bounded by a
+/// marker the rightful gateway publishes afterwards and that the server does store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_namespace_and_wrong_password_reach_nothing() {
+    use mimamori_testkit::{Credentials, Transport};
+    use mimamori_wire::Topic;
+    use rumqttc::{AsyncClient, ConnectReturnCode, ConnectionError, Event, Incoming, QoS};
+
+    let stack = Stack::start().await;
+    let mut server = stack.spawn_server_ready().await;
+    let now = Utc::now() - chrono::Duration::seconds(60);
+
+    // An intruder with valid credentials of its own publishes into gw-p0002's namespace. Under
+    // MQTT 3.1.1 the broker PUBACKs it and drops it; wait for that PUBACK so the publish was
+    // handled before the marker below.
+    let intruder_epoch = Epoch::from_bytes([9; 16]);
+    let intruder = stack.mosquitto.add_gateway("gw-intruder").unwrap();
+    let options = stack
+        .mosquitto
+        .mqtt_options("gw-intruder-client", &intruder, Transport::Tls)
+        .unwrap();
+    let (client, mut event_loop) = AsyncClient::new(options, 10);
+    let payload = Envelope::new(intruder_epoch, 0, now, oximetry(97.0, now))
+        .encode()
+        .unwrap();
+    let victim = GatewayId::new("gw-p0002").unwrap();
+    client
+        .publish(
+            Topic::new(victim, Channel::Observations).to_string(),
+            QoS::AtLeastOnce,
+            false,
+            payload,
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match event_loop.poll().await {
+                Ok(Event::Incoming(Incoming::PubAck(_))) => break,
+                Ok(_) => {}
+                Err(e) => panic!("intruder connection failed: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("the broker acknowledges the foreign publish (and drops it)");
+
+    // A gateway with a wrong password is refused at CONNECT and can publish nothing.
+    let rightful = stack.mosquitto.add_gateway("gw-p0003").unwrap();
+    let wrong = Credentials {
+        username: rightful.username.clone(),
+        password: format!("{}-wrong", rightful.password),
+    };
+    let options = stack
+        .mosquitto
+        .mqtt_options("gw-p0003-wrong", &wrong, Transport::Tls)
+        .unwrap();
+    let (client, mut event_loop) = AsyncClient::new(options, 10);
+    let payload = Envelope::new(Epoch::from_bytes([8; 16]), 0, now, oximetry(96.0, now))
+        .encode()
+        .unwrap();
+    let topic = Topic::new(GatewayId::new("gw-p0003").unwrap(), Channel::Observations);
+    client
+        .publish(topic.to_string(), QoS::AtLeastOnce, false, payload)
+        .await
+        .unwrap();
+    match event_loop.poll().await {
+        Err(ConnectionError::ConnectionRefused(code)) => {
+            assert!(
+                matches!(
+                    code,
+                    ConnectReturnCode::NotAuthorized | ConnectReturnCode::BadUserNamePassword
+                ),
+                "{code:?}"
+            );
+        }
+        other => panic!("a wrong password must be refused at CONNECT, got {other:?}"),
+    }
+
+    // The marker: the rightful gateway's reading is stored and acknowledged.
+    let mut marker = TestGateway::connect(&stack, "gw-p0002", Epoch::from_bytes([7; 16])).await;
+    marker.push(oximetry(95.0, now));
+    marker.drain(DRAIN).await;
+
+    assert_eq!(stored_keys(&stack, "gw-p0002", intruder_epoch).await, 0);
+    assert_eq!(
+        stack
+            .count(&format!(
+                "SELECT count(*) FROM ingest_dedup WHERE epoch IN ('{intruder_epoch}', '{}')",
+                Epoch::from_bytes([8; 16])
+            ))
+            .await,
+        0,
+        "nothing of the intruders is stored, not even as a dead letter"
+    );
+    assert_eq!(
+        stored_keys(&stack, "gw-p0002", Epoch::from_bytes([7; 16])).await,
+        1
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
