@@ -60,9 +60,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => {
             let address = embedded_broker::start(config.embedded_broker.listen)
                 .context("while starting the embedded broker")?;
-            println!(
+            announce(format_args!(
                 "mimamori: embedded MQTT broker (demo only: no ACL, no persistence) on mqtt://{address}"
-            );
+            ));
             MqttConfig {
                 host: address.ip().to_string(),
                 port: address.port(),
@@ -175,12 +175,14 @@ async fn start_demo_http(config: &HttpListenConfig) -> anyhow::Result<tokio::tas
         .await
         .context("while setting up the demo dashboard")?;
     tokio::spawn(simulation.run(Some(DEMO_DETERIORATION_EVERY)));
-    println!("mimamori: dashboard on http://{address}/ (simulated clinical data)");
+    announce(format_args!(
+        "mimamori: dashboard on http://{address}/ (simulated clinical data)"
+    ));
     for account in DEMO_ACCOUNTS {
-        println!(
+        announce(format_args!(
             "mimamori: demo account {} / {} ({:?})",
             account.login, account.password, account.role
-        );
+        ));
     }
     Ok(tokio::spawn(async move {
         let never = std::future::pending::<()>();
@@ -224,5 +226,15 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+/// Prints a start-up line for whoever started the server (the demo script reads them). A closed
+/// stdout must not stop a running server, so a failed write is only logged.
+fn announce(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        tracing::warn!(%error, "Could not print a start-up line.");
     }
 }

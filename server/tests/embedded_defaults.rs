@@ -44,9 +44,11 @@ async fn embedded_broker_and_sqlite_store_and_acknowledge() {
         .unwrap();
     // The first line names the broker's address.
     let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    stdout.read_line(&mut line).unwrap();
+    // Keep reading what the server prints after that line (the dashboard address, the demo
+    // accounts): a closed pipe would make its next print fail.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let address = line.trim().rsplit("mqtt://").next().unwrap().to_owned();
     let (host, port) = address.rsplit_once(':').unwrap();
 
