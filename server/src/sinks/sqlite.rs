@@ -17,14 +17,12 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::timescale::{
-    bucket_width_s, count_batch, parse_epoch, parse_gateway, parse_vital, to_i64, to_u64,
-};
+use super::timescale::{bucket_width_s, count_batch, parse_vital, to_i64, to_u64};
 use crate::storage::{
     BeatRecord, Checkpoint, Clinic, CommitOutcome, Content, DerivedBatch, Device, EcgRecord,
     Gateway, GatewayStats, IngestBatch, IngestMessage, Loan, LoanRecord, ObservationRecord,
-    Patient, RetentionReport, Series, Storage, StorageError, StoredWatermark, TrendPoint,
-    ecg_codec,
+    Patient, RetentionReport, SEQUENCES_ABOVE_WATERMARKS_SQL, Series, Storage, StorageError,
+    StoredWatermark, TrendPoint, WATERMARKS_SQL, assemble_watermarks, ecg_codec,
 };
 
 const MEDICAL_TABLES: [(&str, &str); 4] = [
@@ -194,40 +192,11 @@ impl Storage for SqliteStore {
     }
 
     async fn load_watermarks(&self) -> Result<Vec<StoredWatermark>, StorageError> {
-        let mut map: BTreeMap<(String, String), (Option<u64>, Vec<u64>)> = BTreeMap::new();
-        for row in sqlx::query("SELECT gateway_id, epoch, stored_through FROM ingest_watermarks")
+        let watermarks = sqlx::query_as(WATERMARKS_SQL).fetch_all(&self.pool).await?;
+        let sequences_above = sqlx::query_as(SEQUENCES_ABOVE_WATERMARKS_SQL)
             .fetch_all(&self.pool)
-            .await?
-        {
-            map.insert(
-                (row.try_get(0)?, row.try_get(1)?),
-                (Some(to_u64(row.try_get(2)?, "stored_through")?), vec![]),
-            );
-        }
-        for row in sqlx::query(
-            "SELECT d.gateway_id, d.epoch, d.seq FROM ingest_dedup d
-             LEFT JOIN ingest_watermarks w ON w.gateway_id = d.gateway_id AND w.epoch = d.epoch
-             WHERE w.stored_through IS NULL OR d.seq > w.stored_through
-             ORDER BY d.seq",
-        )
-        .fetch_all(&self.pool)
-        .await?
-        {
-            map.entry((row.try_get(0)?, row.try_get(1)?))
-                .or_default()
-                .1
-                .push(to_u64(row.try_get(2)?, "sequence")?);
-        }
-        map.into_iter()
-            .map(|((gw, epoch), (through, above))| {
-                Ok(StoredWatermark {
-                    gateway: parse_gateway(&gw)?,
-                    epoch: parse_epoch(&epoch)?,
-                    stored_through: through,
-                    stored_above: above,
-                })
-            })
-            .collect()
+            .await?;
+        assemble_watermarks(watermarks, sequences_above)
     }
 
     async fn loans(&self) -> Result<Vec<LoanRecord>, StorageError> {

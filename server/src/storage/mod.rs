@@ -171,6 +171,52 @@ pub struct StoredWatermark {
     pub stored_above: Vec<u64>,
 }
 
+/// Reads every committed watermark: `(gateway_id, epoch, stored_through)` rows.
+pub(crate) const WATERMARKS_SQL: &str =
+    "SELECT gateway_id, epoch, stored_through FROM ingest_watermarks";
+
+/// Reads the stored sequences above each watermark (or of epochs without one), in order:
+/// `(gateway_id, epoch, seq)` rows.
+pub(crate) const SEQUENCES_ABOVE_WATERMARKS_SQL: &str =
+    "SELECT d.gateway_id, d.epoch, d.seq FROM ingest_dedup d
+     LEFT JOIN ingest_watermarks w ON w.gateway_id = d.gateway_id AND w.epoch = d.epoch
+     WHERE w.stored_through IS NULL OR d.seq > w.stored_through
+     ORDER BY d.seq";
+
+/// Builds the watermarks from the rows of [`WATERMARKS_SQL`] and
+/// [`SEQUENCES_ABOVE_WATERMARKS_SQL`]; both backends read the same two queries.
+pub(crate) fn assemble_watermarks(
+    watermarks: Vec<(String, String, i64)>,
+    sequences_above: Vec<(String, String, i64)>,
+) -> Result<Vec<StoredWatermark>, StorageError> {
+    use crate::sinks::timescale::{parse_epoch, parse_gateway, to_u64};
+
+    let mut map: std::collections::BTreeMap<(String, String), (Option<u64>, Vec<u64>)> =
+        std::collections::BTreeMap::new();
+    for (gateway, epoch, through) in watermarks {
+        map.insert(
+            (gateway, epoch),
+            (Some(to_u64(through, "stored_through")?), vec![]),
+        );
+    }
+    for (gateway, epoch, seq) in sequences_above {
+        map.entry((gateway, epoch))
+            .or_default()
+            .1
+            .push(to_u64(seq, "sequence")?);
+    }
+    map.into_iter()
+        .map(|((gateway, epoch), (through, above))| {
+            Ok(StoredWatermark {
+                gateway: parse_gateway(&gateway)?,
+                epoch: parse_epoch(&epoch)?,
+                stored_through: through,
+                stored_above: above,
+            })
+        })
+        .collect()
+}
+
 /// A device loan with the consent facts ingest needs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoanRecord {
