@@ -4,7 +4,6 @@
 //! Unix epoch (UTC) so range comparisons are numeric, and arrays as JSON text. WAL mode with
 //! `synchronous = FULL`: a commit is on disk before the broker is acknowledged.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr as _;
 use std::time::Duration;
@@ -22,7 +21,8 @@ use crate::storage::{
     BeatRecord, Checkpoint, Clinic, CommitOutcome, Content, DerivedBatch, Device, EcgRecord,
     Gateway, GatewayStats, IngestBatch, IngestMessage, Loan, LoanRecord, ObservationRecord,
     Patient, RetentionReport, SEQUENCES_ABOVE_WATERMARKS_SQL, Series, Storage, StorageError,
-    StoredWatermark, TrendPoint, WATERMARKS_SQL, assemble_watermarks, ecg_codec,
+    StoredWatermark, TrendPoint, WATERMARKS_SQL, assemble_gateway_stats, assemble_watermarks,
+    ecg_codec,
 };
 
 const MEDICAL_TABLES: [(&str, &str); 4] = [
@@ -456,61 +456,32 @@ impl Storage for SqliteStore {
     ) -> Result<Vec<GatewayStats>, StorageError> {
         let since_minute = since.map(|s| us(s) - us(s).rem_euclid(60_000_000));
         let since = since.map(us);
-        let mut stats: BTreeMap<String, GatewayStats> = BTreeMap::new();
-        for row in sqlx::query(
+        let counts = sqlx::query_as(
             "SELECT gateway_id, sum(received), sum(stored), sum(duplicates), sum(dead_lettered)
              FROM ingest_counts WHERE ?1 IS NULL OR minute >= ?1 GROUP BY gateway_id",
         )
         .bind(since_minute)
         .fetch_all(&self.pool)
-        .await?
-        {
-            let gateway_id: String = row.try_get(0)?;
-            stats.insert(
-                gateway_id.clone(),
-                GatewayStats {
-                    gateway_id,
-                    received: row.try_get(1)?,
-                    stored: row.try_get(2)?,
-                    duplicates: row.try_get(3)?,
-                    dead_lettered: row.try_get(4)?,
-                    ..GatewayStats::default()
-                },
-            );
-        }
-        for row in sqlx::query(
+        .await?;
+        let dead_letters = sqlx::query_as(
             "SELECT gateway_id, reason, count(*) FROM dead_letters
              WHERE ?1 IS NULL OR received_at >= ?1 GROUP BY gateway_id, reason",
         )
         .bind(since)
         .fetch_all(&self.pool)
+        .await?;
+        // Times are stored as microseconds here: convert before merging.
+        let states = sqlx::query_as::<_, (String, i64, Option<i64>)>(
+            "SELECT gateway_id, last_seen, clock_offset_ms FROM gateway_state",
+        )
+        .fetch_all(&self.pool)
         .await?
-        {
-            let gateway_id: String = row.try_get(0)?;
-            stats
-                .entry(gateway_id.clone())
-                .or_insert_with(|| GatewayStats {
-                    gateway_id,
-                    ..GatewayStats::default()
-                })
-                .dead_lettered_by_reason
-                .insert(row.try_get(1)?, row.try_get(2)?);
-        }
-        for row in sqlx::query("SELECT gateway_id, last_seen, clock_offset_ms FROM gateway_state")
-            .fetch_all(&self.pool)
-            .await?
-        {
-            let gateway_id: String = row.try_get(0)?;
-            let entry = stats
-                .entry(gateway_id.clone())
-                .or_insert_with(|| GatewayStats {
-                    gateway_id,
-                    ..GatewayStats::default()
-                });
-            entry.last_seen = Some(from_us(row.try_get(1)?)?);
-            entry.clock_offset_ms = row.try_get(2)?;
-        }
-        Ok(stats.into_values().collect())
+        .into_iter()
+        .map(|(gateway_id, last_seen_us, offset)| {
+            Ok((gateway_id, Some(from_us(last_seen_us)?), offset))
+        })
+        .collect::<Result<_, StorageError>>()?;
+        Ok(assemble_gateway_stats(counts, dead_letters, states))
     }
 
     async fn apply_retention(

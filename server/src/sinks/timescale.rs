@@ -16,7 +16,8 @@ use crate::storage::{
     BeatRecord, Checkpoint, Clinic, CommitOutcome, Content, DerivedBatch, Device, EcgRecord,
     Gateway, GatewayStats, IngestBatch, Loan, LoanRecord, ObservationRecord, Patient,
     RetentionReport, SEQUENCES_ABOVE_WATERMARKS_SQL, Series, Storage, StorageError,
-    StoredWatermark, TrendPoint, WATERMARKS_SQL, assemble_watermarks, ecg_codec,
+    StoredWatermark, TrendPoint, WATERMARKS_SQL, assemble_gateway_stats, assemble_watermarks,
+    ecg_codec,
 };
 
 /// Tables that are part of the medical record (5-year floor) and their time column.
@@ -524,8 +525,7 @@ impl Storage for TimescaleStore {
         &self,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<GatewayStats>, StorageError> {
-        let mut stats: BTreeMap<String, GatewayStats> = BTreeMap::new();
-        for row in sqlx::query(
+        let counts = sqlx::query_as(
             "SELECT gateway_id, sum(received)::int8, sum(stored)::int8, sum(duplicates)::int8,
                     sum(dead_lettered)::int8
              FROM ingest_counts
@@ -534,56 +534,20 @@ impl Storage for TimescaleStore {
         )
         .bind(since)
         .fetch_all(&self.pool)
-        .await?
-        {
-            let gateway_id: String = row.try_get(0)?;
-            stats.insert(
-                gateway_id.clone(),
-                GatewayStats {
-                    gateway_id,
-                    received: row.try_get(1)?,
-                    stored: row.try_get(2)?,
-                    duplicates: row.try_get(3)?,
-                    dead_lettered: row.try_get(4)?,
-                    ..GatewayStats::default()
-                },
-            );
-        }
-        for row in sqlx::query(
+        .await?;
+        let dead_letters = sqlx::query_as(
             "SELECT gateway_id, reason, count(*) FROM dead_letters
              WHERE $1::timestamptz IS NULL OR received_at >= $1::timestamptz
              GROUP BY gateway_id, reason",
         )
         .bind(since)
         .fetch_all(&self.pool)
-        .await?
-        {
-            let gateway_id: String = row.try_get(0)?;
-            let entry = stats
-                .entry(gateway_id.clone())
-                .or_insert_with(|| GatewayStats {
-                    gateway_id,
-                    ..GatewayStats::default()
-                });
-            entry
-                .dead_lettered_by_reason
-                .insert(row.try_get(1)?, row.try_get(2)?);
-        }
-        for row in sqlx::query("SELECT gateway_id, last_seen, clock_offset_ms FROM gateway_state")
-            .fetch_all(&self.pool)
-            .await?
-        {
-            let gateway_id: String = row.try_get(0)?;
-            let entry = stats
-                .entry(gateway_id.clone())
-                .or_insert_with(|| GatewayStats {
-                    gateway_id,
-                    ..GatewayStats::default()
-                });
-            entry.last_seen = row.try_get(1)?;
-            entry.clock_offset_ms = row.try_get(2)?;
-        }
-        Ok(stats.into_values().collect())
+        .await?;
+        let states =
+            sqlx::query_as("SELECT gateway_id, last_seen, clock_offset_ms FROM gateway_state")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(assemble_gateway_stats(counts, dead_letters, states))
     }
 
     async fn apply_retention(

@@ -319,6 +319,52 @@ pub struct GatewayStats {
     pub clock_offset_ms: Option<i64>,
 }
 
+/// Rows `(gateway_id, received, stored, duplicates, dead_lettered)` of the ingest counters.
+pub(crate) type CountRow = (String, i64, i64, i64, i64);
+/// Rows `(gateway_id, reason, count)` of the dead letters.
+pub(crate) type DeadLetterRow = (String, String, i64);
+/// Rows `(gateway_id, last_seen, clock_offset_ms)` of the gateways' state.
+pub(crate) type GatewayStateRow = (String, Option<DateTime<Utc>>, Option<i64>);
+
+/// Merges the three per-gateway queries both backends run into one [`GatewayStats`] per gateway
+/// seen in any of them, ordered by gateway id.
+pub(crate) fn assemble_gateway_stats(
+    counts: Vec<CountRow>,
+    dead_letters: Vec<DeadLetterRow>,
+    states: Vec<GatewayStateRow>,
+) -> Vec<GatewayStats> {
+    use std::collections::BTreeMap;
+
+    fn entry(stats: &mut BTreeMap<String, GatewayStats>, gateway_id: String) -> &mut GatewayStats {
+        stats
+            .entry(gateway_id.clone())
+            .or_insert_with(|| GatewayStats {
+                gateway_id,
+                ..GatewayStats::default()
+            })
+    }
+
+    let mut stats = BTreeMap::new();
+    for (gateway_id, received, stored, duplicates, dead_lettered) in counts {
+        let e = entry(&mut stats, gateway_id);
+        e.received = received;
+        e.stored = stored;
+        e.duplicates = duplicates;
+        e.dead_lettered = dead_lettered;
+    }
+    for (gateway_id, reason, count) in dead_letters {
+        entry(&mut stats, gateway_id)
+            .dead_lettered_by_reason
+            .insert(reason, count);
+    }
+    for (gateway_id, last_seen, clock_offset_ms) in states {
+        let e = entry(&mut stats, gateway_id);
+        e.last_seen = last_seen;
+        e.clock_offset_ms = clock_offset_ms;
+    }
+    stats.into_values().collect()
+}
+
 /// Rows removed by one retention run.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct RetentionReport {
