@@ -88,15 +88,8 @@ impl FromRequestParts<AppState> for ScopedPatient {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let user = CurrentUser::from_request_parts(parts, state).await?;
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        let patient_id = params
-            .get("patient_id")
-            .map(|p| PatientId(p.clone()))
-            .ok_or_else(|| {
-                ApiError::Internal("ScopedPatient on a route without {patient_id}".into())
-            })?;
+        let patient_id =
+            PatientId(path_segment(parts, state, "patient_id", "ScopedPatient").await?);
         let action = format!("{} {}", parts.method, route_template(parts));
         let basis = state
             .authorize(&user.user.principal, &patient_id, &action, user.remote)
@@ -107,6 +100,22 @@ impl FromRequestParts<AppState> for ScopedPatient {
             basis,
         })
     }
+}
+
+/// The path segment `name` of the matched route. A scoped extractor on a route without that
+/// segment is a wiring mistake, reported as an internal error.
+async fn path_segment(
+    parts: &mut Parts,
+    state: &AppState,
+    name: &str,
+    extractor: &str,
+) -> Result<String, ApiError> {
+    let Path(mut params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        .await
+        .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    params
+        .remove(name)
+        .ok_or_else(|| ApiError::Internal(format!("{extractor} on a route without {{{name}}}")))
 }
 
 /// The route template (`/api/v1/patients/{patient_id}`) rather than the concrete
@@ -135,15 +144,7 @@ impl FromRequestParts<AppState> for ScopedAlert {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let user = CurrentUser::from_request_parts(parts, state).await?;
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        let alert_id = params
-            .get("alert_id")
-            .map(|a| AlertId(a.clone()))
-            .ok_or_else(|| {
-                ApiError::Internal("ScopedAlert on a route without {alert_id}".into())
-            })?;
+        let alert_id = AlertId(path_segment(parts, state, "alert_id", "ScopedAlert").await?);
         // Unknown and foreign alerts answer alike, so alert ids cannot be probed.
         let alert = state
             .data
