@@ -36,11 +36,15 @@ CREATE TRIGGER audit_events_no_truncate
     BEFORE TRUNCATE ON audit_events
     FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
 
+-- Roles are cluster-wide: databases migrating at the same time (tests share one cluster) can
+-- both see the role missing, so the loser of that race takes the role the other created.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'mimamori_server') THEN
         CREATE ROLE mimamori_server NOLOGIN;
     END IF;
+EXCEPTION
+    WHEN duplicate_object OR unique_violation THEN NULL;
 END
 $$;
 
