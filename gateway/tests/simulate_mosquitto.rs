@@ -76,6 +76,11 @@ async fn two_simulated_homes_publish_through_their_own_gateways() {
             "{gw}"
         );
     }
+    // The goodbye is published as the simulator exits: give the broker time to deliver it.
+    let _ = wait_until(Duration::from_secs(10), || async {
+        server.presence("sim-home-0000") == Some(false)
+    })
+    .await;
     assert_eq!(
         server.presence("sim-home-0000"),
         Some(false),
