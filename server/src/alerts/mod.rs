@@ -8,6 +8,7 @@
 //! - [`engine`]: the pure rules engine: observations and ticks in, alert signals out.
 //! - [`lifecycle`]: raised → notified → acknowledged → resolved, escalation, latching, snooze (pure).
 //! - [`store`]: persistence (PostgreSQL and SQLite from one body).
+//! - [`feed`]: the rules stage's entrance: stored readings and hot-path seconds → engine inputs.
 //! - [`service`]: the task owning engine, lifecycle and store; the alert broadcast.
 //! - [`webhook`]: signed outgoing webhooks with retries and confirmed receipt.
 //! - [`notify`]: the notifier task and the "who should be notified now" hook for on-call routing.
@@ -17,6 +18,7 @@
 pub mod cli;
 pub mod debounce;
 pub mod engine;
+pub mod feed;
 pub mod lifecycle;
 pub mod news2;
 pub mod notify;
