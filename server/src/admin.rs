@@ -25,7 +25,8 @@ pub struct AdminArgs {
 pub enum AdminCommand {
     /// Apply pending migrations (also done by every other command).
     Migrate,
-    /// Load clinics, patients, devices, gateways and loans from a TOML file; safe to repeat.
+    /// Load clinics, patients, users, care teams, devices, gateways and loans from a TOML file;
+    /// safe to repeat.
     Seed {
         /// e.g. fixtures/registry/demo.toml
         file: PathBuf,
@@ -63,11 +64,19 @@ pub async fn run(args: AdminArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let opened = storage::open(&config.storage)
         .await
         .context("while opening storage")?;
-    crate::with_storage!(opened, |store| admin_with(&store, args.command, out).await)
+    let directory = crate::registry::Directory::of(&opened);
+    crate::with_storage!(opened, |store| admin_with(
+        &store,
+        &directory,
+        args.command,
+        out
+    )
+    .await)
 }
 
 async fn admin_with<S: Storage>(
     store: &S,
+    directory: &crate::registry::Directory,
     command: AdminCommand,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
@@ -78,7 +87,10 @@ async fn admin_with<S: Storage>(
                 .with_context(|| format!("while reading {}", file.display()))?;
             let registry = RegistryFile::parse(&text)
                 .with_context(|| format!("while parsing {}", file.display()))?;
-            let report = registry.apply(store).await.context("while seeding")?;
+            let report = registry
+                .apply(store, directory)
+                .await
+                .context("while seeding")?;
             serde_json::to_writer(&mut *out, &report)?;
             writeln!(out)?;
         }

@@ -1,6 +1,7 @@
 //! The committer: batches deliveries (≤ `batch_max_messages`, ≤ `batch_max_delay_ms`), stores
 //! each batch in one transaction, then acknowledges the broker (in arrival order) and publishes the
-//! gateways' end-to-end acks, then hands stored readings to the hot path and the live feed.
+//! gateways' end-to-end acks, then hands stored readings to the hot path, the live feed and the
+//! alert feed.
 //!
 //! Nothing is acknowledged before its commit. If the process dies between the commit and the
 //! PUBACKs, the broker redelivers and the dedup table turns the redelivery into a counted duplicate.
@@ -14,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio::time::sleep_until;
 use tracing::Instrument as _;
 
+use crate::alerts::feed::AlertFeed;
 use crate::config::IngestConfig;
 use crate::hot_path::HotPath;
 use crate::registry::LoanBook;
@@ -41,6 +43,7 @@ pub struct Committer<S> {
     marks: Watermarks,
     telemetry: Telemetry,
     feed: LiveFeed,
+    alerts: AlertFeed,
     hot_path: HotPath,
     acker: Acker,
 }
@@ -52,6 +55,7 @@ impl<S: Storage> Committer<S> {
         config: IngestConfig,
         telemetry: Telemetry,
         feed: LiveFeed,
+        alerts: AlertFeed,
         hot_path: HotPath,
         acker: Acker,
     ) -> Result<Self, StorageError> {
@@ -65,6 +69,7 @@ impl<S: Storage> Committer<S> {
             marks,
             telemetry,
             feed,
+            alerts,
             hot_path,
             acker,
         })
@@ -128,6 +133,7 @@ impl<S: Storage> Committer<S> {
         };
 
         let started = Instant::now();
+        self.telemetry.commit_started();
         let outcome = self.commit_with_retry(&mut batch).await;
         self.marks = next_marks;
         self.telemetry
@@ -154,6 +160,7 @@ impl<S: Storage> Committer<S> {
             match message.content {
                 Content::Observations(records) => {
                     for r in records {
+                        self.alerts.observation(&r).await;
                         self.feed.publish(
                             &r.patient_id,
                             LiveEvent::Observation {
@@ -167,7 +174,22 @@ impl<S: Storage> Committer<S> {
                     }
                 }
                 Content::Ecg(record) => self.hot_path.dispatch(record, &self.telemetry).await,
-                Content::Status(_) | Content::Presence(_) | Content::DeadLetter(_) => {}
+                Content::Status(status) => {
+                    // A status of a device without an active, consented loan concerns nobody's care.
+                    if let Ok(patient) = self.loans.owner(&status.device_id, status.at, None) {
+                        self.alerts.device_status(patient, &status).await;
+                    }
+                }
+                Content::Presence(presence) => {
+                    self.alerts
+                        .gateway_presence(
+                            message.gateway.as_str(),
+                            presence.online,
+                            message.received_at,
+                        )
+                        .await;
+                }
+                Content::DeadLetter(_) => {}
             }
         }
     }

@@ -1,4 +1,5 @@
-//! `mimamori-server serve`: wires source → committer → hot path → sinks and runs until stopped.
+//! `mimamori-server serve`: wires source → committer → hot path → alert service → storage, live
+//! feed and HTTP edge, and runs until stopped.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,12 +8,22 @@ use anyhow::Context as _;
 use chrono::Utc;
 use tokio::sync::mpsc;
 
+use crate::alerts::engine::PatientContext;
+use crate::alerts::feed::{self, AlertFeed};
+use crate::alerts::rules::{Overrides, RuleSet};
+use crate::alerts::service::{AlertCore, AlertHandle, Clock, ServiceConfig};
+use crate::alerts::store::{AlertStore, PgAlertStore, SqliteAlertStore};
 use crate::config::{Config, HttpListenConfig, MqttConfig, RetentionConfig};
 use crate::hot_path::HotPath;
+use crate::http::audit::AuditLog;
+use crate::http::stored::StoredData;
+use crate::http::{AppState, HttpConfig};
 use crate::ingest::Committer;
+use crate::registry::Directory;
 use crate::sinks::live_feed::LiveFeed;
+use crate::sources::mqtt::BrokerLiveness;
 use crate::sources::{embedded_broker, mqtt};
-use crate::storage::{self, Storage};
+use crate::storage::{self, Opened, Storage};
 use crate::telemetry::Telemetry;
 
 /// Arguments of `serve`.
@@ -77,26 +88,73 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let opened = storage::open(&config.storage)
         .await
         .context("while opening storage")?;
-    crate::with_storage!(opened, |store| serve_with(
-        store,
+    let backend = Backend {
+        directory: Directory::of(&opened),
+        audit: match &opened {
+            Opened::Timescale(s) => AuditLog::Postgres(s.pool().clone()),
+            Opened::Sqlite(s) => AuditLog::Sqlite(s.pool().clone()),
+        },
         config,
         mqtt_config,
-        embedded
-    )
-    .await)
+        embedded,
+    };
+    match opened {
+        Opened::Timescale(store) => {
+            let alerts = PgAlertStore::new(store.pool().clone());
+            serve_with(store, alerts, backend).await
+        }
+        Opened::Sqlite(store) => {
+            let alerts = SqliteAlertStore::new(store.pool().clone());
+            serve_with(store, alerts, backend).await
+        }
+    }
 }
 
-async fn serve_with<S: Storage>(
-    store: S,
+/// What `serve_with` needs besides the two stores.
+struct Backend {
+    directory: Directory,
+    audit: AuditLog,
     config: Config,
     mqtt_config: MqttConfig,
     embedded: bool,
+}
+
+async fn serve_with<S: Storage, A: AlertStore + Clone + 'static>(
+    store: S,
+    alert_store: A,
+    backend: Backend,
 ) -> anyhow::Result<()> {
+    let Backend {
+        directory,
+        audit,
+        config,
+        mqtt_config,
+        embedded,
+    } = backend;
     let services = Services {
         store: store.clone(),
         feed: LiveFeed::new(),
         telemetry: Telemetry::new(),
     };
+
+    // Rules stage: the alert service and the feed ingest and the hot path write into.
+    let alert_config = ServiceConfig::default();
+    let mut core = AlertCore::resume(
+        alert_store.clone(),
+        RuleSet::builtin(),
+        Overrides::default(),
+        &alert_config,
+    )
+    .await
+    .context("while resuming the alert service")?;
+    for patient in store.patients().await.context("while reading patients")? {
+        core.engine_mut()
+            .set_patient(&patient.id, patient_context(&patient));
+    }
+    let alerts = AlertHandle::spawn(core, Clock::system(), &alert_config);
+    let (alert_feed, alert_inputs) = AlertFeed::channel(feed::DEFAULT_CAPACITY);
+    let alert_feed_task = tokio::spawn(feed::run(alert_inputs, alerts.clone(), directory.clone()));
+
     let checkpoints = store
         .checkpoints()
         .await
@@ -115,24 +173,39 @@ async fn serve_with<S: Storage>(
         config.ingest.clone(),
         services.telemetry.clone(),
         services.feed.clone(),
+        alert_feed,
         hot_path,
         acker,
     )
     .await
     .context("while loading loans and watermarks")?;
     let (tx, rx) = mpsc::channel(config.ingest.queue_capacity);
+    let broker = source.liveness();
     let source_task = tokio::spawn(source.run(tx));
     let committer_task = tokio::spawn(committer.run(rx));
     let retention_task = tokio::spawn(run_retention(store.clone(), config.retention.clone()));
-    let http_task = if embedded {
-        Some(start_demo_http(&config.http).await?)
-    } else {
-        // The HTTP edge reads through `http::data::ClinicalData`; its implementation over
-        // `services` (registry, storage, live feed) is not written yet.
-        let _ = &services;
-        tracing::warn!("HTTP edge not started: no ClinicalData over storage yet.");
-        None
-    };
+    let heartbeat_task = tokio::spawn(write_heartbeats(
+        alert_store.clone(),
+        services.telemetry.clone(),
+        broker,
+    ));
+
+    let data = StoredData::start(
+        store.clone(),
+        directory.clone(),
+        services.feed.clone(),
+        alert_store,
+        alerts,
+    )
+    .await
+    .context("while loading alerts for the HTTP edge")?;
+    let telemetry = services.telemetry.clone();
+    let state = AppState::new(HttpConfig::default(), data, audit)
+        .with_extra_metrics(move || telemetry.render_prometheus());
+    let http_task = start_http(&config.http, state).await?;
+    if embedded {
+        announce_demo_accounts(&directory).await;
+    }
     tracing::info!(broker = %format!("{}:{}", mqtt_config.host, mqtt_config.port), "Server started.");
 
     shutdown_signal().await;
@@ -141,21 +214,59 @@ async fn serve_with<S: Storage>(
     let _ = source_task.await;
     let _ = committer_task.await;
     retention_task.abort();
-    if let Some(task) = http_task {
-        task.abort();
-    }
+    heartbeat_task.abort();
+    alert_feed_task.abort();
+    http_task.abort();
     Ok(())
 }
 
-/// Serves the dashboard for the one-command demo: on `listen`, or on a free port of the same
-/// address when that one is taken, printed on stdout with the demo accounts.
-///
-/// Its clinical data is the HTTP layer's in-memory simulation (`http::simulated`), not what ingest
-/// stores: the `ClinicalData` port over storage and the live feed is still to be written.
-async fn start_demo_http(config: &HttpListenConfig) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    use crate::http::demo::{DEMO_DETERIORATION_EVERY, simulated_state};
-    use crate::http::simulated::DEMO_ACCOUNTS;
+/// What the alert engine needs from a patient's record.
+fn patient_context(patient: &crate::storage::Patient) -> PatientContext {
+    let known_af = patient.main_diseases.iter().any(|d| {
+        let d = d.to_lowercase();
+        d.contains("心房細動") || d.contains("atrial fibrillation")
+    });
+    PatientContext {
+        known_af,
+        // The registry's schedule is free text for people; structured schedules (and with them
+        // missed-reading alerts from the registry) come with the coordinators' screens.
+        schedule: Vec::new(),
+        monitored_since: patient.consent_monitoring_at,
+    }
+}
 
+/// Writes the heartbeats the watchdog reads: `ingest` unless a commit has been stuck for a
+/// minute (an idle programme at night is not a silent ingest), `broker_subscription` while the
+/// broker answers (keep-alive pings every 15 s). No notifier runs until webhook receivers are
+/// configured, so none beats for it and the watchdog says so.
+async fn write_heartbeats<A: AlertStore>(store: A, telemetry: Telemetry, broker: BrokerLiveness) {
+    const STUCK: Duration = Duration::from_secs(60);
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tick.tick().await;
+        let now = Utc::now();
+        let ingest_alive = telemetry.committing_for().is_none_or(|d| d < STUCK);
+        let broker_alive = broker.silent_for().is_some_and(|d| d < STUCK);
+        for component in [
+            ingest_alive.then_some("ingest"),
+            broker_alive.then_some("broker_subscription"),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Err(error) = store.heartbeat(component, now).await {
+                tracing::error!(component, %error, "Writing a heartbeat failed.");
+            }
+        }
+    }
+}
+
+/// Serves the HTTP edge on `config.listen`, or on a free port of the same address when that one
+/// is taken (the one-command demo must start on a busy machine), and prints where.
+async fn start_http(
+    config: &HttpListenConfig,
+    state: AppState,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(listener) => listener,
         Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
@@ -171,25 +282,26 @@ async fn start_demo_http(config: &HttpListenConfig) -> anyhow::Result<tokio::tas
     let address = listener
         .local_addr()
         .context("while reading the HTTP address")?;
-    let (state, simulation) = simulated_state(crate::http::HttpConfig::default(), 1)
-        .await
-        .context("while setting up the demo dashboard")?;
-    tokio::spawn(simulation.run(Some(DEMO_DETERIORATION_EVERY)));
-    announce(format_args!(
-        "mimamori: dashboard on http://{address}/ (simulated clinical data)"
-    ));
-    for account in DEMO_ACCOUNTS {
-        announce(format_args!(
-            "mimamori: demo account {} / {} ({:?})",
-            account.login, account.password, account.role
-        ));
-    }
+    announce(format_args!("mimamori: dashboard on http://{address}/"));
     Ok(tokio::spawn(async move {
         let never = std::future::pending::<()>();
         if let Err(error) = crate::http::serve(listener, state, never).await {
             tracing::error!(error = %error, "HTTP edge stopped.");
         }
     }))
+}
+
+/// On the embedded demo, prints the invented demo accounts that the seeded registry holds.
+async fn announce_demo_accounts(directory: &Directory) {
+    use crate::http::simulated::DEMO_ACCOUNTS;
+    for account in DEMO_ACCOUNTS {
+        if let Ok(Some(_)) = directory.account_by_login(account.login).await {
+            announce(format_args!(
+                "mimamori: demo account {} / {} ({:?})",
+                account.login, account.password, account.role
+            ));
+        }
+    }
 }
 
 async fn run_retention<S: Storage>(store: S, config: RetentionConfig) {

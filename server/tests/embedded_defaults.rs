@@ -23,7 +23,7 @@ async fn embedded_broker_and_sqlite_store_and_acknowledge() {
     store.migrate().await.unwrap();
     RegistryFile::parse(include_str!("../../fixtures/registry/demo.toml"))
         .unwrap()
-        .apply(&store)
+        .apply(&store, &mimamori_server::registry::Directory::from(&store))
         .await
         .unwrap();
     let config = dir.path().join("server.toml");

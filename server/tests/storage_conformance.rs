@@ -2,7 +2,10 @@
 //! cluster from the testkit) and against SQLite.
 
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
-use mimamori_server::registry::RegistryFile;
+use std::collections::BTreeSet;
+
+use mimamori_server::http::auth::password::verify_password;
+use mimamori_server::registry::{Directory, RegistryFile};
 use mimamori_server::sinks::sqlite::SqliteStore;
 use mimamori_server::sinks::timescale::TimescaleStore;
 use mimamori_server::storage::{
@@ -66,21 +69,22 @@ fn ecg_record(first_sample_index: u64, samples: Vec<i16>) -> EcgRecord {
     }
 }
 
-async fn conformance<S: Storage>(store: &S) {
+async fn conformance<S: Storage>(store: &S, directory: &Directory) {
     store.migrate().await.expect("migrations apply twice");
-    registry_round_trips(store).await;
+    registry_round_trips(store, directory).await;
     ingest_is_stored_once_with_watermarks_and_counts(store).await;
+    directory_and_dashboard_queries(store, directory).await;
     trend_returns_at_most_the_requested_points(store).await;
     derived_series_and_checkpoints_round_trip(store).await;
     retention_drops_only_what_is_older_than_the_cutoff(store).await;
 }
 
-async fn registry_round_trips<S: Storage>(store: &S) {
+async fn registry_round_trips<S: Storage>(store: &S, directory: &Directory) {
     let registry = RegistryFile::parse(DEMO_REGISTRY).unwrap();
-    let report = registry.apply(store).await.unwrap();
+    let report = registry.apply(store, directory).await.unwrap();
     assert_eq!(report.loans_added, 4);
     assert_eq!(
-        registry.apply(store).await.unwrap().loans_added,
+        registry.apply(store, directory).await.unwrap().loans_added,
         0,
         "seeding twice adds nothing"
     );
@@ -96,6 +100,93 @@ async fn registry_round_trips<S: Storage>(store: &S) {
     assert_eq!(
         cuff.consent_monitoring_at,
         registry.patients[0].consent_monitoring_at
+    );
+}
+
+/// What the HTTP edge reads: accounts and teams, clinics, whom a gateway serves, the newest
+/// readings first, and each lent device with its gateway's state.
+async fn directory_and_dashboard_queries<S: Storage>(store: &S, directory: &Directory) {
+    let nurse = directory.account_by_login("nurse").await.unwrap().unwrap();
+    assert_eq!(nurse.user_id, "u-nurse");
+    assert_eq!(nurse.roles, vec!["nurse".to_owned()]);
+    assert_eq!(nurse.care_teams, BTreeSet::from(["setagaya".to_owned()]));
+    assert!(verify_password("mimamori-nurse", &nurse.password_phc).unwrap());
+    assert!(!verify_password("mimamori-doctor", &nurse.password_phc).unwrap());
+    let doctor = directory.account_by_login("doctor").await.unwrap().unwrap();
+    assert_eq!(doctor.care_teams.len(), 2);
+    assert!(
+        directory
+            .account_by_login("nobody")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let teams = directory.care_teams_by_patient().await.unwrap();
+    assert_eq!(teams["p-0001"], BTreeSet::from(["setagaya".to_owned()]));
+    assert!(!teams.values().any(|t| t.contains("tamagawa")));
+    let clinic = directory.clinic("c-setagaya-home").await.unwrap().unwrap();
+    assert_eq!(clinic.director, "山田 一郎");
+    assert!(directory.clinic("c-none").await.unwrap().is_none());
+    assert_eq!(
+        directory.patients_of_gateway("gw-p0002").await.unwrap(),
+        vec!["p-0002".to_owned()]
+    );
+    directory.ping().await.unwrap();
+
+    let epoch = Epoch::from_bytes([9; 16]);
+    let readings: Vec<ObservationRecord> = (1..=3)
+        .map(|h| {
+            observation(
+                "p-0001",
+                VitalSign::BodyTemperature,
+                36.0 + h as f64 / 10.0,
+                t0() + Duration::hours(h),
+            )
+        })
+        .collect();
+    store
+        .commit_ingest(&IngestBatch {
+            messages: vec![message(
+                "gw-p0001",
+                Some((epoch, 0)),
+                Content::Observations(readings),
+            )],
+            watermarks: vec![],
+        })
+        .await
+        .unwrap();
+    let newest = store
+        .recent_observations(
+            "p-0001",
+            VitalSign::BodyTemperature,
+            t0(),
+            t0() + Duration::days(1),
+            2,
+        )
+        .await
+        .unwrap();
+    let values: Vec<f64> = newest.iter().map(|o| o.value).collect();
+    assert_eq!(values, vec![36.3, 36.2], "newest first, at most the limit");
+    assert_eq!(newest[0].measured_at, t0() + Duration::hours(3));
+
+    let devices = store.device_states("p-0002", t0()).await.unwrap();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].device_id, "pc60fw:AA:BB:CC:00:00:03");
+    assert_eq!(devices[0].model, "pc60fw");
+    assert_eq!(devices[0].gateway_id.as_deref(), Some("gw-p0002"));
+    assert_eq!(
+        devices[0].gateway_online,
+        Some(true),
+        "from the gateway's presence"
+    );
+    assert!(
+        store
+            .device_states("p-0002", t0() - Duration::days(3650))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing was lent then"
     );
 }
 
@@ -390,7 +481,7 @@ async fn retention_drops_only_what_is_older_than_the_cutoff<S: Storage>(store: &
 #[tokio::test]
 async fn sqlite_backend_conforms() {
     let store = SqliteStore::in_memory().await.unwrap();
-    conformance(&store).await;
+    conformance(&store, &Directory::from(&store)).await;
 }
 
 #[tokio::test]
@@ -398,5 +489,5 @@ async fn timescale_backend_conforms() {
     let postgres = mimamori_testkit::Postgres::shared().expect("throwaway PostgreSQL");
     let url = postgres.create_database().unwrap();
     let store = TimescaleStore::connect(&url, 4).await.unwrap();
-    conformance(&store).await;
+    conformance(&store, &Directory::from(&store)).await;
 }

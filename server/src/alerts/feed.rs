@@ -13,6 +13,7 @@ use tracing::Instrument as _;
 use super::engine::{EcgSecond, Input, Observation};
 use super::rules::{DeviceKind, Measure};
 use super::service::AlertHandle;
+use crate::registry::Directory;
 use crate::storage::{ObservationRecord, StatusRecord};
 
 /// Inputs queued for the alert service before ingest waits.
@@ -21,12 +22,26 @@ pub const DEFAULT_CAPACITY: usize = 4096;
 /// The sending side, cheap to clone: one per producer (committer, hot-path workers).
 #[derive(Clone, Debug)]
 pub struct AlertFeed {
-    tx: Option<mpsc::Sender<Input>>,
+    tx: Option<mpsc::Sender<FeedItem>>,
+}
+
+/// What travels on the feed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FeedItem {
+    /// An input for one patient.
+    Input(Input),
+    /// A gateway's presence: an input for every patient the gateway serves, found in the registry
+    /// when it is drained (ingest knows gateways, not whom they serve).
+    GatewayPresence {
+        gateway: String,
+        online: bool,
+        at: DateTime<Utc>,
+    },
 }
 
 impl AlertFeed {
     /// A feed and the receiver [`run`] drains.
-    pub fn channel(capacity: usize) -> (Self, mpsc::Receiver<Input>) {
+    pub fn channel(capacity: usize) -> (Self, mpsc::Receiver<FeedItem>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         (Self { tx: Some(tx) }, rx)
     }
@@ -38,8 +53,12 @@ impl AlertFeed {
 
     /// Queues one input, waiting while the queue is full.
     pub async fn send(&self, input: Input) {
+        self.send_item(FeedItem::Input(input)).await;
+    }
+
+    async fn send_item(&self, item: FeedItem) {
         if let Some(tx) = &self.tx
-            && tx.send(input).await.is_err()
+            && tx.send(item).await.is_err()
         {
             tracing::error!("Alert service has stopped; an input was not evaluated.");
         }
@@ -59,12 +78,12 @@ impl AlertFeed {
         }
     }
 
-    /// A gateway's presence (online, or offline by its Last Will) for a patient it serves.
-    pub async fn gateway_presence(&self, patient: &str, online: bool, at: DateTime<Utc>) {
-        self.send(Input {
+    /// A gateway's presence (online, or offline by its Last Will).
+    pub async fn gateway_presence(&self, gateway: &str, online: bool, at: DateTime<Utc>) {
+        self.send_item(FeedItem::GatewayPresence {
+            gateway: gateway.to_owned(),
+            online,
             at,
-            patient: patient.to_owned(),
-            observation: Observation::Gateway { online },
         })
         .await;
     }
@@ -81,13 +100,36 @@ impl AlertFeed {
 }
 
 /// Drains the feed into the alert service, one input at a time, in arrival order.
-pub async fn run(mut rx: mpsc::Receiver<Input>, alerts: AlertHandle) {
-    while let Some(input) = rx.recv().await {
-        let span = tracing::debug_span!("alert_input", patient_id = %input.patient);
-        if let Err(error) = alerts.observe(input).instrument(span).await {
-            // Persisting the alert change failed; the engine state moved on regardless and the
-            // checkpoint replays from the last saved point after a restart.
-            tracing::error!(%error, "Alert evaluation failed.");
+pub async fn run(mut rx: mpsc::Receiver<FeedItem>, alerts: AlertHandle, directory: Directory) {
+    while let Some(item) = rx.recv().await {
+        let inputs = match item {
+            FeedItem::Input(input) => vec![input],
+            FeedItem::GatewayPresence {
+                gateway,
+                online,
+                at,
+            } => match directory.patients_of_gateway(&gateway).await {
+                Ok(patients) => patients
+                    .into_iter()
+                    .map(|patient| Input {
+                        at,
+                        patient,
+                        observation: Observation::Gateway { online },
+                    })
+                    .collect(),
+                Err(error) => {
+                    tracing::error!(%gateway, %error, "Could not find whom a gateway serves.");
+                    Vec::new()
+                }
+            },
+        };
+        for input in inputs {
+            let span = tracing::debug_span!("alert_input", patient_id = %input.patient);
+            if let Err(error) = alerts.observe(input).instrument(span).await {
+                // Persisting the alert change failed; the engine state moved on regardless and
+                // the checkpoint replays from the last saved point after a restart.
+                tracing::error!(%error, "Alert evaluation failed.");
+            }
         }
     }
 }
@@ -183,7 +225,9 @@ mod tests {
         );
         assert!(vital_input(&record(VitalSign::DiastolicBp, 80.0)).is_none());
         assert!(matches!(
-            vital_input(&record(VitalSign::HeartRate, 120.0)).unwrap().observation,
+            vital_input(&record(VitalSign::HeartRate, 120.0))
+                .unwrap()
+                .observation,
             Observation::Vital {
                 measure: Measure::PulseRate,
                 ..
@@ -206,21 +250,21 @@ mod tests {
     async fn a_full_feed_waits_instead_of_dropping() {
         let (feed, mut rx) = AlertFeed::channel(1);
         let at = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
-        feed.gateway_presence("p-1", false, at).await;
+        feed.gateway_presence("gw-1", false, at).await;
         let second = tokio::spawn({
             let feed = feed.clone();
-            async move { feed.gateway_presence("p-1", true, at).await }
+            async move { feed.gateway_presence("gw-1", true, at).await }
         });
         tokio::task::yield_now().await;
         assert!(!second.is_finished(), "the second send must wait for room");
         assert!(matches!(
-            rx.recv().await.unwrap().observation,
-            Observation::Gateway { online: false }
+            rx.recv().await.unwrap(),
+            FeedItem::GatewayPresence { online: false, .. }
         ));
         second.await.unwrap();
         assert!(matches!(
-            rx.recv().await.unwrap().observation,
-            Observation::Gateway { online: true }
+            rx.recv().await.unwrap(),
+            FeedItem::GatewayPresence { online: true, .. }
         ));
     }
 }

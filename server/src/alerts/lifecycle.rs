@@ -433,6 +433,46 @@ impl Lifecycle {
         Ok(t)
     }
 
+    /// A staff member passes an open alert to the next tier now, acknowledged or not: it becomes
+    /// unacknowledged again at the next level, and escalates further on its own if nobody takes it.
+    pub fn escalate(
+        &mut self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        user: &str,
+        note: &str,
+    ) -> Result<Transition, LifecycleError> {
+        let delays = self.delays;
+        let alert = self
+            .alerts
+            .get_mut(&id)
+            .ok_or(LifecycleError::UnknownAlert(id))?;
+        if alert.state == AlertState::Resolved {
+            return Err(LifecycleError::WrongState {
+                id,
+                state: alert.state,
+                action: "escalate",
+            });
+        }
+        let from = alert.state;
+        alert.level += 1;
+        alert.escalate_at = delays.of(alert.priority).map(|d| at + d);
+        alert.snoozed_until = None;
+        let to = if from == AlertState::ClearedUnacknowledged {
+            from
+        } else {
+            AlertState::Escalated
+        };
+        Ok(self.record(
+            id,
+            at,
+            Some(from),
+            to,
+            Actor::User(user.to_owned()),
+            note.to_owned(),
+        ))
+    }
+
     /// Holds escalation of an unacknowledged alert for at most [`MAX_SNOOZE_MIN`], with a reason.
     /// The state does not change; the snooze is recorded as a transition to the same state.
     pub fn snooze(

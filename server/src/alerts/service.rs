@@ -228,6 +228,28 @@ impl<S: AlertStore> AlertCore<S> {
         self.persist(t, false).await
     }
 
+    /// A staff member acknowledges, escalates or resolves, with a note.
+    pub async fn act(
+        &mut self,
+        id: Uuid,
+        action: StaffAction,
+        at: DateTime<Utc>,
+        user: &str,
+        note: &str,
+    ) -> Result<Vec<Transition>, ServiceError> {
+        let mut t = match action {
+            StaffAction::Acknowledge => self.lifecycle.acknowledge(id, at, user)?,
+            StaffAction::Escalate => vec![self.lifecycle.escalate(id, at, user, note)?],
+            StaffAction::Resolve => vec![self.lifecycle.resolve(id, at, user, note)?],
+        };
+        if let (StaffAction::Acknowledge, Some(first)) = (action, t.first_mut())
+            && !note.is_empty()
+        {
+            first.note = note.to_owned();
+        }
+        self.persist(t, false).await
+    }
+
     /// A staff member snoozes, with a reason, for at most 30 minutes.
     pub async fn snooze(
         &mut self,
@@ -293,6 +315,17 @@ impl<S: AlertStore> AlertCore<S> {
     }
 }
 
+/// What a staff member does to an alert from the dashboard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StaffAction {
+    /// "I have it."
+    Acknowledge,
+    /// "The next tier must look."
+    Escalate,
+    /// "Done."
+    Resolve,
+}
+
 enum Command {
     Observe(
         Input,
@@ -308,6 +341,13 @@ enum Command {
         String,
         oneshot::Sender<Result<Vec<Transition>, ServiceError>>,
     ),
+    Act {
+        id: Uuid,
+        action: StaffAction,
+        user: String,
+        note: String,
+        reply: oneshot::Sender<Result<Vec<Transition>, ServiceError>>,
+    },
 }
 
 /// A handle to the running service task.
@@ -323,6 +363,7 @@ impl std::fmt::Debug for Command {
             Self::Observe(..) => "Observe",
             Self::Notified(..) => "Notified",
             Self::Acknowledge(..) => "Acknowledge",
+            Self::Act { .. } => "Act",
         })
     }
 }
@@ -367,6 +408,25 @@ impl AlertHandle {
         self.call(|tx| Command::Acknowledge(id, user, tx)).await
     }
 
+    /// A staff member acknowledges, escalates or resolves, with a note.
+    pub async fn act(
+        &self,
+        id: Uuid,
+        action: StaffAction,
+        user: &str,
+        note: &str,
+    ) -> Result<Vec<Transition>, ServiceError> {
+        let (user, note) = (user.to_owned(), note.to_owned());
+        self.call(|reply| Command::Act {
+            id,
+            action,
+            user,
+            note,
+            reply,
+        })
+        .await
+    }
+
     async fn call(
         &self,
         make: impl FnOnce(oneshot::Sender<Result<Vec<Transition>, ServiceError>>) -> Command,
@@ -398,6 +458,7 @@ async fn run<S: AlertStore>(
                     Command::Observe(input, reply) => reply.send(core.observe(&input).await),
                     Command::Notified(id, who, reply) => reply.send(core.notified(id, now, &who).await),
                     Command::Acknowledge(id, who, reply) => reply.send(core.acknowledge(id, now, &who).await),
+                    Command::Act { id, action, user, note, reply } => reply.send(core.act(id, action, now, &user, &note).await),
                 };
             }
             _ = ticker.tick() => {

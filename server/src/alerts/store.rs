@@ -97,6 +97,11 @@ pub struct PgAlertStore {
 }
 
 impl PgAlertStore {
+    /// Wraps a pool whose database is already migrated (by [`crate::storage::open`]).
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
     /// Runs the migrations (all of the server's) and wraps the pool.
     pub async fn migrate(pool: PgPool) -> Result<Self, StoreError> {
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
@@ -111,6 +116,11 @@ pub struct SqliteAlertStore {
 }
 
 impl SqliteAlertStore {
+    /// Wraps a pool whose database is already migrated (by [`crate::storage::open`]).
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
     /// Runs the migrations (all of the server's) and wraps the pool.
     pub async fn migrate(pool: SqlitePool) -> Result<Self, StoreError> {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;

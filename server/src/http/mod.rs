@@ -9,7 +9,8 @@
 //! - [`api`]: REST handlers, the extractors that scope them, the OpenAPI document.
 //! - [`ws`]: the live feed with its backpressure.
 //! - [`assets`]: the embedded dashboard.
-//! - [`simulated`]: an in-memory [`data::ClinicalData`] with simulated patients (demo, tests).
+//! - [`stored`]: [`data::ClinicalData`] over registry, storage, live feed and alert service.
+//! - [`simulated`]: an in-memory [`data::ClinicalData`] with simulated patients (tests).
 
 pub mod access;
 pub mod api;
@@ -21,6 +22,7 @@ pub mod demo;
 pub mod error;
 pub mod simulated;
 pub mod state;
+pub mod stored;
 pub mod ws;
 
 use std::future::Future;

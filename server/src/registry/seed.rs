@@ -1,9 +1,20 @@
-//! The registry seed file: clinics, patients, devices, gateways and loans in one TOML file
-//! (`fixtures/registry/demo.toml`), loaded by `mimamori-server admin seed`.
+//! The registry seed file: clinics, patients, users with their accounts, care teams, devices,
+//! gateways and loans in one TOML file (`fixtures/registry/demo.toml`), loaded by
+//! `mimamori-server admin seed`.
 
 use serde::Deserialize;
 
+use super::directory::{CareTeam, Directory, User};
 use crate::storage::{Clinic, Device, Gateway, Loan, Patient, Storage, StorageError};
+
+/// Why a seed could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("user {user}: {detail}")]
+    Account { user: String, detail: String },
+}
 
 /// A whole registry to load.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -13,6 +24,10 @@ pub struct RegistryFile {
     pub clinics: Vec<Clinic>,
     #[serde(default)]
     pub patients: Vec<Patient>,
+    #[serde(default)]
+    pub users: Vec<User>,
+    #[serde(default)]
+    pub care_teams: Vec<CareTeam>,
     #[serde(default)]
     pub devices: Vec<Device>,
     #[serde(default)]
@@ -29,12 +44,31 @@ impl RegistryFile {
 
     /// Upserts everything; loans are added only when an identical one is not there yet, so
     /// seeding twice is harmless.
-    pub async fn apply<S: Storage>(&self, store: &S) -> Result<SeedReport, StorageError> {
+    pub async fn apply<S: Storage>(
+        &self,
+        store: &S,
+        directory: &Directory,
+    ) -> Result<SeedReport, SeedError> {
         for clinic in &self.clinics {
             store.upsert_clinic(clinic).await?;
         }
         for patient in &self.patients {
             store.upsert_patient(patient).await?;
+        }
+        for user in &self.users {
+            let phc = user
+                .account
+                .as_ref()
+                .map(password_of)
+                .transpose()
+                .map_err(|detail| SeedError::Account {
+                    user: user.id.clone(),
+                    detail,
+                })?;
+            directory.upsert_user(user, phc.as_deref()).await?;
+        }
+        for team in &self.care_teams {
+            directory.upsert_care_team(team).await?;
         }
         for device in &self.devices {
             store.upsert_device(device).await?;
@@ -58,6 +92,8 @@ impl RegistryFile {
         Ok(SeedReport {
             clinics: self.clinics.len(),
             patients: self.patients.len(),
+            users: self.users.len(),
+            care_teams: self.care_teams.len(),
             devices: self.devices.len(),
             gateways: self.gateways.len(),
             loans_added,
@@ -70,7 +106,20 @@ impl RegistryFile {
 pub struct SeedReport {
     pub clinics: usize,
     pub patients: usize,
+    pub users: usize,
+    pub care_teams: usize,
     pub devices: usize,
     pub gateways: usize,
     pub loans_added: usize,
+}
+
+/// The account's stored password: its PHC string, or its demo password hashed now.
+fn password_of(account: &super::directory::AccountSeed) -> Result<String, String> {
+    match (&account.password_phc, &account.demo_password) {
+        (Some(phc), _) => Ok(phc.clone()),
+        (None, Some(clear)) => {
+            crate::http::auth::password::hash_password(clear).map_err(|e| e.to_string())
+        }
+        (None, None) => Err("an account needs password_phc or demo_password".to_owned()),
+    }
 }

@@ -18,11 +18,11 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use super::timescale::{bucket_width_s, count_batch, parse_vital, to_i64, to_u64};
 use crate::storage::{
-    BeatRecord, Checkpoint, Clinic, CommitOutcome, Content, DerivedBatch, Device, EcgRecord,
-    Gateway, GatewayStats, IngestBatch, IngestMessage, Loan, LoanRecord, ObservationRecord,
-    Patient, RetentionReport, SEQUENCES_ABOVE_WATERMARKS_SQL, Series, Storage, StorageError,
-    StoredWatermark, TrendPoint, WATERMARKS_SQL, assemble_gateway_stats, assemble_watermarks,
-    ecg_codec,
+    BeatRecord, Checkpoint, Clinic, CommitOutcome, Content, DEVICE_STATES_SQL, DerivedBatch,
+    Device, DeviceState, EcgRecord, Gateway, GatewayStats, IngestBatch, IngestMessage, Loan,
+    LoanRecord, ObservationRecord, Patient, RetentionReport, SEQUENCES_ABOVE_WATERMARKS_SQL,
+    Series, Storage, StorageError, StoredWatermark, TrendPoint, WATERMARKS_SQL,
+    assemble_gateway_stats, assemble_watermarks, ecg_codec,
 };
 
 const MEDICAL_TABLES: [(&str, &str); 4] = [
@@ -316,12 +316,10 @@ impl Storage for SqliteStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<ObservationRecord>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT patient_id, device_id, loinc, value, measured_at, device_time, received_at, time_flags
-             FROM observations
-             WHERE patient_id = ? AND loinc = ? AND measured_at >= ? AND measured_at < ?
-             ORDER BY measured_at",
-        )
+        let rows = sqlx::query(&format!(
+            "{OBSERVATIONS_SELECT} WHERE patient_id = ? AND loinc = ? AND measured_at >= ? AND measured_at < ?
+             ORDER BY measured_at"
+        ))
         .bind(patient)
         .bind(vital.loinc())
         .bind(us(from))
@@ -329,6 +327,54 @@ impl Storage for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(observation_from_row).collect()
+    }
+
+    async fn recent_observations(
+        &self,
+        patient: &str,
+        vital: VitalSign,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ObservationRecord>, StorageError> {
+        let rows = sqlx::query(&format!(
+            "{OBSERVATIONS_SELECT} WHERE patient_id = ? AND loinc = ? AND measured_at >= ? AND measured_at < ?
+             ORDER BY measured_at DESC LIMIT ?"
+        ))
+        .bind(patient)
+        .bind(vital.loinc())
+        .bind(us(from))
+        .bind(us(to))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(observation_from_row).collect()
+    }
+
+    async fn device_states(
+        &self,
+        patient: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<DeviceState>, StorageError> {
+        let rows = sqlx::query(DEVICE_STATES_SQL)
+            .bind(patient)
+            .bind(us(at))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let battery: Option<i64> = row.try_get(2)?;
+                Ok(DeviceState {
+                    device_id: row.try_get(0)?,
+                    model: row.try_get(1)?,
+                    battery_percent: battery.and_then(|b| u8::try_from(b).ok()),
+                    status_at: opt_from_us(row.try_get(3)?)?,
+                    gateway_id: row.try_get(4)?,
+                    gateway_online: row.try_get(5)?,
+                    gateway_last_seen: opt_from_us(row.try_get(6)?)?,
+                })
+            })
+            .collect()
     }
 
     async fn ecg_chunks(
@@ -811,3 +857,7 @@ async fn write_content(
     }
     Ok(())
 }
+
+const OBSERVATIONS_SELECT: &str =
+    "SELECT patient_id, device_id, loinc, value, measured_at, device_time, received_at, time_flags
+     FROM observations";

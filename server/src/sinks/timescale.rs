@@ -13,11 +13,11 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
 use crate::storage::{
-    BeatRecord, Checkpoint, Clinic, CommitOutcome, Content, DerivedBatch, Device, EcgRecord,
-    Gateway, GatewayStats, IngestBatch, Loan, LoanRecord, ObservationRecord, Patient,
-    RetentionReport, SEQUENCES_ABOVE_WATERMARKS_SQL, Series, Storage, StorageError,
-    StoredWatermark, TrendPoint, WATERMARKS_SQL, assemble_gateway_stats, assemble_watermarks,
-    ecg_codec,
+    BeatRecord, Checkpoint, Clinic, CommitOutcome, Content, DEVICE_STATES_SQL, DerivedBatch,
+    Device, DeviceState, EcgRecord, Gateway, GatewayStats, IngestBatch, Loan, LoanRecord,
+    ObservationRecord, Patient, RetentionReport, SEQUENCES_ABOVE_WATERMARKS_SQL, Series, Storage,
+    StorageError, StoredWatermark, TrendPoint, WATERMARKS_SQL, assemble_gateway_stats,
+    assemble_watermarks, ecg_codec,
 };
 
 /// Tables that are part of the medical record (5-year floor) and their time column.
@@ -371,30 +371,62 @@ impl Storage for TimescaleStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<ObservationRecord>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT patient_id, device_id, loinc, value, measured_at, device_time, received_at, time_flags
-             FROM observations
-             WHERE patient_id = $1 AND loinc = $2 AND measured_at >= $3 AND measured_at < $4
-             ORDER BY measured_at",
-        )
+        let rows = sqlx::query(&format!(
+            "{OBSERVATIONS_SELECT} WHERE patient_id = $1 AND loinc = $2 AND measured_at >= $3 AND measured_at < $4
+             ORDER BY measured_at"
+        ))
         .bind(patient)
         .bind(vital.loinc())
         .bind(from)
         .bind(to)
         .fetch_all(&self.pool)
         .await?;
+        rows.iter().map(observation_from_row).collect()
+    }
+
+    async fn recent_observations(
+        &self,
+        patient: &str,
+        vital: VitalSign,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ObservationRecord>, StorageError> {
+        let rows = sqlx::query(&format!(
+            "{OBSERVATIONS_SELECT} WHERE patient_id = $1 AND loinc = $2 AND measured_at >= $3 AND measured_at < $4
+             ORDER BY measured_at DESC LIMIT $5"
+        ))
+        .bind(patient)
+        .bind(vital.loinc())
+        .bind(from)
+        .bind(to)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(observation_from_row).collect()
+    }
+
+    async fn device_states(
+        &self,
+        patient: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<DeviceState>, StorageError> {
+        let rows = sqlx::query(DEVICE_STATES_SQL)
+            .bind(patient)
+            .bind(at)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|row| {
-                let code: String = row.try_get(2)?;
-                Ok(ObservationRecord {
-                    patient_id: row.try_get(0)?,
-                    device_id: row.try_get(1)?,
-                    vital: parse_vital(&code)?,
-                    value: row.try_get(3)?,
-                    measured_at: row.try_get(4)?,
-                    device_time: row.try_get::<Option<NaiveDateTime>, _>(5)?,
-                    received_at: row.try_get(6)?,
-                    time_flags: row.try_get(7)?,
+                let battery: Option<i16> = row.try_get(2)?;
+                Ok(DeviceState {
+                    device_id: row.try_get(0)?,
+                    model: row.try_get(1)?,
+                    battery_percent: battery.and_then(|b| u8::try_from(b).ok()),
+                    status_at: row.try_get(3)?,
+                    gateway_id: row.try_get(4)?,
+                    gateway_online: row.try_get(5)?,
+                    gateway_last_seen: row.try_get(6)?,
                 })
             })
             .collect()
@@ -956,4 +988,22 @@ async fn write_contents(
         .await?;
     }
     Ok(())
+}
+
+const OBSERVATIONS_SELECT: &str =
+    "SELECT patient_id, device_id, loinc, value, measured_at, device_time, received_at, time_flags
+     FROM observations";
+
+fn observation_from_row(row: &sqlx::postgres::PgRow) -> Result<ObservationRecord, StorageError> {
+    let code: String = row.try_get(2)?;
+    Ok(ObservationRecord {
+        patient_id: row.try_get(0)?,
+        device_id: row.try_get(1)?,
+        vital: parse_vital(&code)?,
+        value: row.try_get(3)?,
+        measured_at: row.try_get(4)?,
+        device_time: row.try_get::<Option<NaiveDateTime>, _>(5)?,
+        received_at: row.try_get(6)?,
+        time_flags: row.try_get(7)?,
+    })
 }

@@ -120,8 +120,31 @@ pub fn connect(options: MqttOptions) -> (Acker, MqttSource) {
             client,
             event_loop,
             connection,
+            last_event: BrokerLiveness::default(),
         },
     )
+}
+
+/// When the broker was last heard from (any packet, keep-alive pings included), for the
+/// watchdog's `broker_subscription` heartbeat.
+#[derive(Clone, Debug, Default)]
+pub struct BrokerLiveness(Arc<std::sync::Mutex<Option<std::time::Instant>>>);
+
+impl BrokerLiveness {
+    fn heard(&self) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(std::time::Instant::now());
+    }
+
+    /// Time since the broker last answered; `None` if it never did.
+    pub fn silent_for(&self) -> Option<Duration> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .map(|at| at.elapsed())
+    }
 }
 
 /// The event loop task's state.
@@ -129,6 +152,7 @@ pub struct MqttSource {
     client: AsyncClient,
     event_loop: EventLoop,
     connection: Arc<AtomicU64>,
+    last_event: BrokerLiveness,
 }
 
 impl std::fmt::Debug for MqttSource {
@@ -138,11 +162,20 @@ impl std::fmt::Debug for MqttSource {
 }
 
 impl MqttSource {
+    /// Where the source records hearing from the broker.
+    pub fn liveness(&self) -> BrokerLiveness {
+        self.last_event.clone()
+    }
+
     /// Polls the broker until `out` closes. When `out` is full this stops reading, and the
     /// broker holds the rest (backpressure).
     pub async fn run(mut self, out: mpsc::Sender<Delivery>) {
         loop {
-            match self.event_loop.poll().await {
+            let polled = self.event_loop.poll().await;
+            if matches!(polled, Ok(Event::Incoming(_))) {
+                self.last_event.heard();
+            }
+            match polled {
                 Ok(Event::Incoming(Incoming::ConnAck(connack))) => {
                     let connection = self.connection.fetch_add(1, Ordering::AcqRel) + 1;
                     tracing::info!(

@@ -286,6 +286,21 @@ impl DerivedBatch {
     }
 }
 
+/// A lent device's last known state and that of the gateway relaying it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceState {
+    pub device_id: String,
+    pub model: String,
+    pub battery_percent: Option<u8>,
+    /// When the device last reported its status.
+    pub status_at: Option<DateTime<Utc>>,
+    /// The gateway that relayed that status, or else the one registered for the patient.
+    pub gateway_id: Option<String>,
+    /// From the gateway's presence (its Last Will says offline).
+    pub gateway_online: Option<bool>,
+    pub gateway_last_seen: Option<DateTime<Utc>>,
+}
+
 /// A series a trend can be drawn from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Series {
@@ -514,6 +529,23 @@ pub trait Storage: Clone + Send + Sync + 'static {
         to: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<ObservationRecord>, StorageError>> + Send;
 
+    /// A patient's observations of one vital sign in `[from, to)`, newest first, at most `limit`.
+    fn recent_observations(
+        &self,
+        patient: &str,
+        vital: VitalSign,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<ObservationRecord>, StorageError>> + Send;
+
+    /// The devices lent to a patient at `at`, with their and their gateway's last known state.
+    fn device_states(
+        &self,
+        patient: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<DeviceState>, StorageError>> + Send;
+
     /// A patient's ECG chunks starting in `[from, to)`, oldest first.
     fn ecg_chunks(
         &self,
@@ -607,6 +639,20 @@ pub async fn open(config: &StorageConfig) -> Result<Opened, StorageError> {
         }
     }
 }
+
+/// The device-state query both backends run (`$1` patient, `$2` instant). The latest status row of
+/// each device is found by `max(at)`; the gateway is the one that relayed it, or the patient's.
+pub(crate) const DEVICE_STATES_SQL: &str = "
+    SELECT l.device_id, d.model, s.battery_percent, s.at, COALESCE(s.gateway_id, gw.id),
+           g.online, g.last_seen
+    FROM loans l
+    JOIN devices d ON d.id = l.device_id
+    LEFT JOIN device_status s ON s.device_id = l.device_id
+        AND s.at = (SELECT max(at) FROM device_status WHERE device_id = l.device_id)
+    LEFT JOIN gateways gw ON gw.patient_id = l.patient_id
+    LEFT JOIN gateway_state g ON g.gateway_id = COALESCE(s.gateway_id, gw.id)
+    WHERE l.patient_id = $1 AND l.lent_from <= $2 AND (l.lent_until IS NULL OR l.lent_until > $2)
+    ORDER BY l.device_id";
 
 /// Runs a generic async function on whichever backend was opened.
 #[macro_export]

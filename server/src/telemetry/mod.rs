@@ -27,6 +27,8 @@ struct Inner {
     beats: u64,
     gaps: u64,
     hot_path_dropped_chunks: u64,
+    /// When the batch being committed now started (`None` between batches).
+    committing_since: Option<std::time::Instant>,
 }
 
 /// Shared counters. Cheap to clone.
@@ -58,6 +60,17 @@ impl Telemetry {
         f(&mut inner)
     }
 
+    /// Records that a batch's commit starts.
+    pub fn commit_started(&self) {
+        self.with(|inner| inner.committing_since = Some(std::time::Instant::now()));
+    }
+
+    /// How long the batch being committed has been at it; `None` between batches. Ingest that is
+    /// idle is healthy; ingest stuck in a commit (database hung) is not.
+    pub fn committing_for(&self) -> Option<Duration> {
+        self.with(|inner| inner.committing_since.map(|since| since.elapsed()))
+    }
+
     /// Records a committed batch.
     pub fn batch_committed(
         &self,
@@ -65,6 +78,7 @@ impl Telemetry {
         per_gateway: &BTreeMap<String, IngestBatchCommitted>,
     ) {
         self.with(|inner| {
+            inner.committing_since = None;
             inner.batches += 1;
             inner.commit_seconds_sum += elapsed.as_secs_f64();
             for (gateway, event) in per_gateway {

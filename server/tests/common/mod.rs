@@ -46,7 +46,7 @@ impl Stack {
         store.migrate().await.unwrap();
         RegistryFile::parse(DEMO_REGISTRY)
             .unwrap()
-            .apply(&store)
+            .apply(&store, &mimamori_server::registry::Directory::from(&store))
             .await
             .unwrap();
         let dir = ScratchDir::new("mmk-ingest-").unwrap();
