@@ -32,6 +32,8 @@ pub struct Stack {
     pub store: TimescaleStore,
     pub dir: ScratchDir,
     pub config_path: PathBuf,
+    /// Where the server's HTTP edge listens.
+    pub http: std::net::SocketAddr,
 }
 
 impl Stack {
@@ -52,6 +54,11 @@ impl Stack {
         let dir = ScratchDir::new("mmk-ingest-").unwrap();
         let config_path = dir.path().join("server.toml");
         let backend = mosquitto.backend();
+        // A free port now; should another process take it first, the server picks another and
+        // the tests that use HTTP would fail loudly, never silently.
+        let http = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap();
         let config = format!(
             r#"
 [mqtt]
@@ -70,6 +77,9 @@ max_connections = 4
 
 [ingest]
 batch_max_delay_ms = 20
+
+[http]
+listen = "{http}"
 "#,
             port = mosquitto.tls_port(),
             user = backend.username,
@@ -83,6 +93,7 @@ batch_max_delay_ms = 20
             store,
             dir,
             config_path,
+            http,
         }
     }
 

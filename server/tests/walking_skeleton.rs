@@ -1,0 +1,155 @@
+//! The walking skeleton: the whole data path on real parts. A gateway publishes an ECG chunk and
+//! an SpO2 observation with its own credentials over TLS to Mosquitto; the server stores both in
+//! TimescaleDB and sends the gateway its end-to-end acknowledgement; a nurse's WebSocket, logged
+//! in through the REST API, receives the observation live and the REST API serves it back.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use common::{Stack, TestGateway, device, ecg_chunk, observation};
+use futures_util::{SinkExt as _, StreamExt as _};
+use mimamori_wire::{Body, Epoch, ObservationBatch, VitalSign};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+/// One HTTP/1.1 request over a fresh connection; returns status, headers and body.
+async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, String, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\n{cookie}\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_owned(), body.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_to_database_to_ack_to_websocket() {
+    let stack = Stack::start().await;
+    let mut server = stack.spawn_server_ready().await;
+    let addr = stack.http;
+
+    // A nurse of p-0001's care team logs in and subscribes to the patient's live feed.
+    let (status, head, _) = http(
+        addr,
+        "POST",
+        "/api/v1/session",
+        None,
+        Some(&json!({"login": "nurse", "password": "mimamori-nurse"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{head}");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", cookie.parse().unwrap());
+    request
+        .headers_mut()
+        .insert("origin", format!("http://{addr}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    ws.send(Message::text(
+        json!({"op": "subscribe", "patient_id": "p-0001"}).to_string(),
+    ))
+    .await
+    .unwrap();
+
+    // The gateway publishes over TLS with its own credentials.
+    let mut gateway = TestGateway::connect(&stack, "gw-p0001", Epoch::from_bytes([42; 16])).await;
+    let now = Utc::now();
+    let samples: Vec<i16> = (0..250).map(|i| ((i * 13) % 200 - 100) as i16).collect();
+    gateway.push(ecg_chunk("checkme-pro:CP0001", 5, 0, now, &samples));
+    let spo2_seq = gateway.push(Body::Observations(ObservationBatch {
+        device: device("checkme-pro:CP0001", "checkme-pro"),
+        clock_synced: true,
+        observations: vec![observation(VitalSign::Spo2, 96.0, now)],
+    }));
+    gateway.publish_new().await;
+
+    // The server's end-to-end acknowledgement reaches the gateway (not the broker's PUBACK).
+    gateway.wait_acked(spo2_seq, Duration::from_secs(30)).await;
+    assert_eq!(
+        stack
+            .count("SELECT count(*) FROM ecg_chunks WHERE patient_id = 'p-0001'")
+            .await,
+        1
+    );
+    assert_eq!(
+        stack
+            .count("SELECT count(*) FROM observations WHERE patient_id = 'p-0001' AND loinc = '59408-5' AND value = 96")
+            .await,
+        1
+    );
+
+    // The WebSocket client receives the observation live.
+    let observation = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let text = match ws.next().await {
+                Some(Ok(Message::Text(text))) => text,
+                Some(Ok(_)) => continue,
+                other => panic!("the WebSocket ended: {other:?}"),
+            };
+            let message: Value = serde_json::from_str(&text).unwrap();
+            if message["type"] == "patient"
+                && message["event"]["type"] == "observation"
+                && message["event"]["kind"] == "spo2"
+            {
+                return message;
+            }
+        }
+    })
+    .await
+    .expect("the SpO2 observation reaches the WebSocket");
+    assert_eq!(observation["patient_id"], "p-0001");
+    assert_eq!(observation["event"]["value"], 96.0);
+    assert_eq!(observation["event"]["unit"], "%");
+
+    // And the REST API serves it from the database.
+    let (status, _, body) = http(
+        addr,
+        "GET",
+        "/api/v1/patients/p-0001/vitals/latest",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let latest: Value = serde_json::from_str(&body).unwrap();
+    let spo2 = latest
+        .as_array()
+        .or_else(|| latest["items"].as_array())
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "spo2")
+        .unwrap_or_else(|| panic!("no spo2 in {latest}"));
+    assert_eq!(spo2["value"], 96.0);
+
+    server.kill().unwrap();
+    let _ = server.wait();
+}
