@@ -223,13 +223,14 @@ async function drawTrends(box, patientId, hours) {
     if (!times.length) { wrap.append(el('p', 'empty', t('no_value'))); continue; }
     const width = Math.max(240, wrap.clientWidth - 4);
     const sparse = times.length < 30;
+    // Data spanning under a minute (a daily measurement, a stream that just started) is drawn
+    // against the whole requested range; uPlot pads a zero-width range by years otherwise.
+    const narrow = times[times.length - 1] - times[0] < 60;
     new uPlot({
       width, height: 150,
       cursor: { drag: { x: true, y: false } },
       legend: { show: false },
-      // The whole requested range, even when a daily measurement gives one point in it.
-      // A daily measurement gives one point in a day: show the requested range, not a zero-width one.
-      scales: { x: { time: true, range: (u, min, max) => (max - min < 60 ? [from / 1000, to / 1000] : [min, max]) } },
+      scales: { x: { time: true, range: (u, min, max) => (narrow ? [from / 1000, to / 1000] : [min, max]) } },
       series: [{}, ...chart.kinds.map((k, i) => ({ label: kindLabel(k), stroke: COLOURS[i], width: 1.5, spanGaps: true, points: { show: sparse, size: 6 } }))],
       axes: [{ stroke: '#555' }, { stroke: '#555', size: 44 }],
     }, [times, ...columns], wrap);
