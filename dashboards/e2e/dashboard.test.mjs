@@ -1,6 +1,8 @@
 // Browser test of the dashboard: Debian's Chromium, headless, driven by playwright-core.
-// Usage: BASE_URL=http://127.0.0.1:PORT ARTEFACTS=dir node dashboard.test.mjs
-// The server must run the simulation with a deterioration every few seconds.
+// Usage: BASE_URL=http://127.0.0.1:PORT ARTEFACTS=dir OWN_PATIENT=id FOREIGN_PATIENT=id \
+//        MIN_TILES=n node dashboard.test.mjs
+// The server must be receiving live ECG for OWN_PATIENT (of the nurse's team) and raise a
+// high-priority alert for the nurse's team within 30 s; FOREIGN_PATIENT belongs to another team.
 import { chromium } from 'playwright-core';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +10,9 @@ import { join } from 'node:path';
 import assert from 'node:assert/strict';
 
 const base = process.env.BASE_URL ?? 'http://127.0.0.1:8080';
+const own = process.env.OWN_PATIENT ?? 'p-0001';
+const foreign = process.env.FOREIGN_PATIENT ?? 'p-0004';
+const minTiles = Number(process.env.MIN_TILES ?? 3);
 const artefacts = process.env.ARTEFACTS ?? 'artefacts';
 mkdirSync(artefacts, { recursive: true });
 const profile = mkdtempSync(join(tmpdir(), 'mimamori-chromium-'));
@@ -37,16 +42,16 @@ try {
   await page.click('form.login button[type=submit]');
 
   step('tiles fill');
-  await page.waitForFunction(() => document.querySelectorAll('#tiles .tile').length >= 6, null, { timeout: 10000 });
+  await page.waitForFunction((n) => document.querySelectorAll('#tiles .tile').length >= n, minTiles, { timeout: 10000 });
   const tiles = await page.$$eval('#tiles .tile', (ts) => ts.map((t) => t.dataset.patientId));
-  assert.ok(tiles.includes('p01') && !tiles.includes('p07'), `only the nurse's team: ${tiles}`);
-  const firstValue = await page.textContent('#tiles .tile .vital .value');
-  assert.match(firstValue, /\d/);
+  assert.ok(tiles.includes(own) && !tiles.includes(foreign), `only the nurse's team: ${tiles}`);
+  // The patient streaming now shows a number (heart rate or SpO2) within seconds.
+  await page.waitForFunction((id) => /\d/.test(document.querySelector(`#tiles .tile[data-patient-id="${id}"] .vital .value`)?.textContent ?? ''), own, { timeout: 10000 });
   assert.ok(await page.$('#tiles .vital .age'), 'values show their age');
   await shot(page, '02-ward');
 
   step('ECG strip advances');
-  await page.click('#tiles .tile[data-patient-id="p02"]');
+  await page.click(`#tiles .tile[data-patient-id="${own}"]`);
   await page.waitForSelector('#ecg');
   await page.waitForFunction(() => Number(document.querySelector('#ecg').dataset.samplesDrawn || 0) > 250, null, { timeout: 10000 });
   const a = Number(await page.getAttribute('#ecg', 'data-samples-drawn'));
@@ -80,7 +85,7 @@ try {
   await handover.close();
 
   step('refused a patient of another team');
-  await page.goto(`${base}/#/patient/p07`);
+  await page.goto(`${base}/#/patient/${foreign}`);
   await page.waitForSelector('#refused', { timeout: 5000 });
   await shot(page, '07-refused');
 
@@ -98,7 +103,7 @@ try {
   await page.click('#lang');
   await page.waitForSelector('#tiles .tile');
   await shot(page, '09-ward-phone');
-  await page.click('#tiles .tile[data-patient-id="p01"]');
+  await page.click(`#tiles .tile[data-patient-id="${own}"]`);
   await page.waitForSelector('#ecg');
   await page.waitForTimeout(1500);
   await shot(page, '10-patient-phone');

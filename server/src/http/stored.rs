@@ -31,6 +31,10 @@ use crate::storage::{self, Series, Storage, StorageError};
 
 /// How far back "latest" looks for a value.
 const LATEST_WITHIN: Duration = Duration::days(30);
+/// A gateway without a presence message is taken as online while heard from within this.
+const GATEWAY_SILENT: Duration = Duration::minutes(2);
+/// The handover page's ECG strip.
+const STRIP: Duration = Duration::seconds(10);
 /// The handover page shows this much history.
 const HANDOVER_WINDOW: Duration = Duration::hours(72);
 
@@ -149,6 +153,69 @@ impl<S: Storage, A: AlertStore + Clone + 'static> StoredData<S, A> {
             }
         }
         Ok(None)
+    }
+
+    /// The stored ECG of the [`STRIP`] before `until`: one stream's contiguous chunks, in mV,
+    /// with the beats the hot path found in it.
+    async fn ecg_strip(
+        &self,
+        patient: &PatientId,
+        until: DateTime<Utc>,
+    ) -> Result<Option<handover::EcgStrip>, DataError> {
+        let chunks = self
+            .store
+            .ecg_chunks(&patient.0, until - STRIP - Duration::seconds(2), until)
+            .await
+            .map_err(storage_error)?;
+        let Some(last) = chunks.last() else {
+            return Ok(None);
+        };
+        // Walk back from the newest chunk while the stream stays contiguous.
+        let mut strip: Vec<&storage::EcgRecord> = vec![last];
+        for chunk in chunks.iter().rev().skip(1) {
+            let next = strip[strip.len() - 1];
+            if chunk.stream_id != next.stream_id
+                || chunk.first_sample_index + chunk.samples.len() as u64 != next.first_sample_index
+            {
+                break;
+            }
+            strip.push(chunk);
+        }
+        strip.reverse();
+        let first = strip[0];
+        let samples_mv: Vec<f32> = strip
+            .iter()
+            .flat_map(|c| {
+                c.samples
+                    .iter()
+                    .map(move |&s| (f64::from(s) * c.uv_per_count / 1000.0) as f32)
+            })
+            .collect();
+        let duration = Duration::milliseconds(
+            (samples_mv.len() as f64 * 1000.0 / first.sample_rate_hz).round() as i64,
+        );
+        let beats = self
+            .store
+            .beats(
+                &patient.0,
+                first.first_sample_at,
+                first.first_sample_at + duration,
+            )
+            .await
+            .map_err(storage_error)?;
+        let r_peaks = beats
+            .iter()
+            .filter(|b| b.stream_id == first.stream_id)
+            .filter_map(|b| b.sample_index.checked_sub(first.first_sample_index))
+            .filter(|&i| i < samples_mv.len() as u64)
+            .collect();
+        Ok(Some(handover::EcgStrip {
+            recorded_at: first.first_sample_at,
+            lead: first.lead.clone(),
+            sample_rate_hz: first.sample_rate_hz,
+            samples_mv,
+            r_peaks,
+        }))
     }
 
     fn publish_alert(&self, mirrored: &Mirrored) {
@@ -357,9 +424,10 @@ impl<S: Storage, A: AlertStore + Clone + 'static> ClinicalData for StoredData<S,
     }
 
     async fn devices(&self, id: &PatientId) -> Result<Vec<DeviceStatus>, DataError> {
+        let now = Utc::now();
         Ok(self
             .store
-            .device_states(&id.0, Utc::now())
+            .device_states(&id.0, now)
             .await
             .map_err(storage_error)?
             .into_iter()
@@ -369,7 +437,12 @@ impl<S: Storage, A: AlertStore + Clone + 'static> ClinicalData for StoredData<S,
                 battery_percent: d.battery_percent,
                 last_seen: d.status_at,
                 gateway_id: d.gateway_id.unwrap_or_default(),
-                gateway_online: d.gateway_online.unwrap_or(false),
+                // Presence is retained and set by the Last Will; until one arrived, a gateway
+                // heard from recently counts as online.
+                gateway_online: d.gateway_online.unwrap_or_else(|| {
+                    d.gateway_last_seen
+                        .is_some_and(|seen| now - seen < GATEWAY_SILENT)
+                }),
                 gateway_last_seen: d.gateway_last_seen,
             })
             .collect())
@@ -492,7 +565,9 @@ impl<S: Storage, A: AlertStore + Clone + 'static> ClinicalData for StoredData<S,
                 reason: mirrored.alert.detail.clone(),
             },
             vitals,
-            ecg: None,
+            ecg: self
+                .ecg_strip(&patient_id, mirrored.alert.raised_at.min(now))
+                .await?,
             earlier_alerts,
         })
     }
