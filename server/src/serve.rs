@@ -147,10 +147,16 @@ async fn serve_with<S: Storage, A: AlertStore + Clone + 'static>(
     )
     .await
     .context("while resuming the alert service")?;
-    for patient in store.patients().await.context("while reading patients")? {
+    let patients = store.patients().await.context("while reading patients")?;
+    for patient in &patients {
         core.engine_mut()
-            .set_patient(&patient.id, patient_context(&patient));
+            .set_patient(&patient.id, patient_context(patient));
     }
+    let ids: Vec<String> = patients.into_iter().map(|p| p.id).collect();
+    let replayed = feed::replay(&mut core, &store, &ids, Utc::now())
+        .await
+        .context("while replaying observations into the alert engine")?;
+    tracing::info!(replayed, "Alert engine caught up with stored observations.");
     let alerts = AlertHandle::spawn(core, Clock::system(), &alert_config);
     let (alert_feed, alert_inputs) = AlertFeed::channel(feed::DEFAULT_CAPACITY);
     let alert_feed_task = tokio::spawn(feed::run(alert_inputs, alerts.clone(), directory.clone()));

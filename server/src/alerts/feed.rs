@@ -12,9 +12,10 @@ use tracing::Instrument as _;
 
 use super::engine::{EcgSecond, Input, Observation};
 use super::rules::{DeviceKind, Measure};
-use super::service::AlertHandle;
+use super::service::{AlertCore, AlertHandle};
+use super::store::AlertStore;
 use crate::registry::Directory;
-use crate::storage::{ObservationRecord, StatusRecord};
+use crate::storage::{ObservationRecord, StatusRecord, Storage};
 
 /// Inputs queued for the alert service before ingest waits.
 pub const DEFAULT_CAPACITY: usize = 4096;
@@ -132,6 +133,51 @@ pub async fn run(mut rx: mpsc::Receiver<FeedItem>, alerts: AlertHandle, director
             }
         }
     }
+}
+
+/// How far back a restart replays when the engine never checkpointed (no alert ever changed):
+/// the longest minimum duration of a rule is minutes; trend baselines rebuild from later readings.
+pub const REPLAY_WITHOUT_CHECKPOINT: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// After a restart, feeds the engine the stored observations it had not processed: those measured
+/// from its checkpoint on (the core skips what the checkpoint already covers), oldest first. Run
+/// before ingest starts feeding live readings, so the engine sees each patient's readings in order.
+/// Returns how many were replayed.
+pub async fn replay<S: Storage, A: AlertStore>(
+    core: &mut AlertCore<A>,
+    store: &S,
+    patients: &[String],
+    now: DateTime<Utc>,
+) -> Result<usize, ReplayError> {
+    let from = core
+        .processed_through()
+        .unwrap_or(now - REPLAY_WITHOUT_CHECKPOINT);
+    let mut inputs = Vec::new();
+    for patient in patients {
+        for vital in VitalSign::ALL {
+            if measure_of(vital).is_none() {
+                continue;
+            }
+            let records = store
+                .observations(patient, vital, from, now + chrono::TimeDelta::days(1))
+                .await?;
+            inputs.extend(records.iter().filter_map(vital_input));
+        }
+    }
+    inputs.sort_by_key(|i| i.at);
+    for input in &inputs {
+        core.observe(input).await?;
+    }
+    Ok(inputs.len())
+}
+
+/// Why a replay failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("reading observations to replay: {0}")]
+    Storage(#[from] crate::storage::StorageError),
+    #[error("replaying into the alert service: {0}")]
+    Service(#[from] super::service::ServiceError),
 }
 
 /// The rule measure a wire vital sign feeds. Diastolic and mean pressure feed no rule.

@@ -120,8 +120,14 @@ pub struct AlertCore<S> {
     /// Per patient, what the restored checkpoint had already processed: replayed observations
     /// up to there are skipped (see [`Engine::processed`]).
     replayed: std::collections::BTreeMap<String, (DateTime<Utc>, u32)>,
+    /// When a tick last saved the checkpoint for readings that raised nothing.
+    periodic_checkpoint: Option<DateTime<Utc>>,
     events: broadcast::Sender<AlertEvent>,
 }
+
+/// Readings that change no alert still move the engine (debounce timers, baselines); a tick saves
+/// the checkpoint at most this often when they did, so a restart replays minutes, not days.
+const PERIODIC_CHECKPOINT: TimeDelta = TimeDelta::seconds(60);
 
 impl<S: AlertStore> AlertCore<S> {
     /// Resumes from the store: open alerts and the engine checkpoint, if any.
@@ -149,6 +155,7 @@ impl<S: AlertStore> AlertCore<S> {
             through,
             observed: through,
             replayed: engine.processed(),
+            periodic_checkpoint: None,
             engine,
             events,
         })
@@ -199,7 +206,15 @@ impl<S: AlertStore> AlertCore<S> {
         let signals = self.engine.tick(at);
         let mut transitions = self.apply(&signals);
         transitions.extend(self.lifecycle.escalate_due(at));
-        self.persist(transitions, !signals.is_empty()).await
+        let periodic = self.observed != self.through
+            && self
+                .periodic_checkpoint
+                .is_none_or(|last| at - last >= PERIODIC_CHECKPOINT);
+        if periodic {
+            self.periodic_checkpoint = Some(at);
+        }
+        self.persist(transitions, periodic || !signals.is_empty())
+            .await
     }
 
     /// A receiver confirmed delivery.
