@@ -105,6 +105,7 @@ async fn serve_with<S: Storage>(
         &config.hot_path,
         store.clone(),
         services.feed.clone(),
+        crate::alerts::feed::AlertFeed::disconnected(),
         services.telemetry.clone(),
         checkpoints,
     );
