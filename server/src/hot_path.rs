@@ -225,18 +225,16 @@ impl<S: Storage> Worker<S> {
             .as_ref()
             .map_or(first.first_sample_index, |cp| cp.next_index);
         let analyzer = match (state, &checkpoint) {
-            (Some(state), Some(cp)) => StreamAnalyzer::restore(
-                first,
-                state,
-                cp.next_index,
-                self.window,
-            )
-            .unwrap_or_else(|error| {
-                span.in_scope(
+            (Some(state), Some(cp)) => {
+                StreamAnalyzer::restore(first, state, cp.next_index, self.window).unwrap_or_else(
+                    |error| {
+                        span.in_scope(
                     || tracing::warn!(%error, "Analysis state not resumable; starting afresh."),
                 );
-                StreamAnalyzer::new(first, cp.next_index, self.window)
-            }),
+                        StreamAnalyzer::new(first, cp.next_index, self.window)
+                    },
+                )
+            }
             _ => StreamAnalyzer::new(first, fresh_start, self.window),
         };
         let replayed = stored.len();
