@@ -25,9 +25,9 @@ use crate::storage::{
     ecg_codec,
 };
 use crate::storage::{
-    CHECKPOINTS_SQL, EPISODES_SQL, EpisodeKind, EpisodeRecord, QUALITY_RUNS_SQL, QualityRunRecord,
+    CHECKPOINTS_SQL, EPISODES_SQL, EpisodeRecord, QUALITY_RUNS_SQL, QualityRunRecord,
     UPSERT_CHECKPOINT_SQL, UPSERT_EPISODE_SQL, UPSERT_QUALITY_RUN_SQL, checkpoint_from_row,
-    parse_quality, quality_label,
+    episode_from_columns, quality_label, quality_run_from_columns,
 };
 
 const MEDICAL_TABLES: [(&str, &str); 6] = [
@@ -351,19 +351,17 @@ impl Storage for SqliteStore {
             .await?;
         rows.iter()
             .map(|row| {
-                let stream: i64 = row.try_get(1)?;
-                let kind: String = row.try_get(2)?;
-                Ok(EpisodeRecord {
-                    patient_id: row.try_get(0)?,
-                    stream_id: stream as u64,
-                    kind: EpisodeKind::parse(&kind)?,
-                    start_index: to_u64(row.try_get(3)?, "sample index")?,
-                    started_at: from_us(row.try_get(4)?)?,
-                    ended_at: opt_from_us(row.try_get(5)?)?,
-                    signal_usable: row.try_get(6)?,
-                    max_rr_ms: row.try_get(7)?,
-                    extreme_per_min: row.try_get(8)?,
-                })
+                episode_from_columns((
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    row.try_get(3)?,
+                    from_us(row.try_get(4)?)?,
+                    opt_from_us(row.try_get(5)?)?,
+                    row.try_get(6)?,
+                    row.try_get(7)?,
+                    row.try_get(8)?,
+                ))
             })
             .collect()
     }
@@ -382,15 +380,13 @@ impl Storage for SqliteStore {
             .await?;
         rows.iter()
             .map(|row| {
-                let stream: i64 = row.try_get(1)?;
-                let quality: String = row.try_get(2)?;
-                Ok(QualityRunRecord {
-                    patient_id: row.try_get(0)?,
-                    stream_id: stream as u64,
-                    quality: parse_quality(&quality)?,
-                    started_at: from_us(row.try_get(3)?)?,
-                    ended_at: from_us(row.try_get(4)?)?,
-                })
+                quality_run_from_columns((
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    from_us(row.try_get(3)?)?,
+                    from_us(row.try_get(4)?)?,
+                ))
             })
             .collect()
     }

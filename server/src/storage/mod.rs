@@ -470,6 +470,54 @@ pub(crate) fn checkpoint_from_row(
     })
 }
 
+/// Columns of [`EPISODES_SQL`], times already decoded by the backend.
+pub(crate) type EpisodeColumns = (
+    String,
+    i64,
+    String,
+    i64,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    bool,
+    Option<f64>,
+    Option<f64>,
+);
+
+pub(crate) fn episode_from_columns(c: EpisodeColumns) -> Result<EpisodeRecord, StorageError> {
+    use crate::sinks::timescale::to_u64;
+    let (patient_id, stream, kind, start_index, started_at, ended_at, usable, max_rr, extreme) = c;
+    Ok(EpisodeRecord {
+        patient_id,
+        stream_id: stream as u64,
+        kind: EpisodeKind::parse(&kind)?,
+        start_index: to_u64(start_index, "sample index")?,
+        started_at,
+        ended_at,
+        signal_usable: usable,
+        max_rr_ms: max_rr,
+        extreme_per_min: extreme,
+    })
+}
+
+/// Columns of [`QUALITY_RUNS_SQL`], times already decoded by the backend.
+pub(crate) fn quality_run_from_columns(
+    (patient_id, stream, quality, started_at, ended_at): (
+        String,
+        i64,
+        String,
+        DateTime<Utc>,
+        DateTime<Utc>,
+    ),
+) -> Result<QualityRunRecord, StorageError> {
+    Ok(QualityRunRecord {
+        patient_id,
+        stream_id: stream as u64,
+        quality: parse_quality(&quality)?,
+        started_at,
+        ended_at,
+    })
+}
+
 /// A patient's episodes overlapping `[$2, $3)`, oldest first.
 pub(crate) const EPISODES_SQL: &str = "SELECT patient_id, stream_id, kind, start_index,
      started_at, ended_at, signal_usable, max_rr_ms, extreme_per_min FROM rhythm_episodes
