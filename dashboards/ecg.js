@@ -4,7 +4,9 @@
 //
 // Frames arrive in bursts (0.25 s each over the network); they are played out at
 // the sampling rate from a small buffer one frame behind real time, so the trace
-// advances smoothly at 250 Hz instead of jumping.
+// advances smoothly at 250 Hz instead of jumping. Beats arrive a few seconds after
+// their samples (the server's rhythm analysis holds them back to judge them) and
+// are marked where the trace was drawn, as long as it is still on the screen.
 
 const MM_PER_S = 25;
 const MM_PER_MV = 10;
@@ -22,6 +24,8 @@ export class EcgStrip {
     this.lastDrawT = null;
     this.samplesDrawn = 0;
     this.lastHr = null;
+    // Where recent samples were drawn: time (s, sender clock), x and y (px), a ring.
+    this.drawn = { t: new Float64Array(4096), x: new Float32Array(4096), y: new Float32Array(4096), n: 0 };
     this.resize();
     this.ro = new ResizeObserver(() => this.resize());
     this.ro.observe(canvas);
@@ -38,6 +42,7 @@ export class EcgStrip {
     this.pxPerMm = Math.min(96 / 25.4, h / (3.2 * MM_PER_MV)) * dpr;
     this.x = 0;
     this.lastY = null;
+    if (this.drawn) this.drawn.n = 0;
     this.drawGrid(0, this.canvas.width);
   }
 
@@ -93,12 +98,32 @@ export class EcgStrip {
       c.lineTo(x, y);
       c.stroke();
       if (s.r) this.markR(c, x, y, s.rr);
+      const d = this.drawn, k = d.n % d.t.length;
+      d.t[k] = s.t; d.x[k] = x; d.y[k] = y; d.n += 1;
       this.lastY = y;
       this.x += pxPerSample;
       this.samplesDrawn += 1;
       if (this.x >= this.canvas.width) { this.x = 0; this.lastY = null; }
     }
     this.canvas.dataset.samplesDrawn = String(this.samplesDrawn);
+  }
+
+  /** Marks a beat reported after its samples: {at, rr_ms}. */
+  markBeat(beat) {
+    const t = Date.parse(beat.at) / 1000;
+    const waiting = this.queue.find((s) => Math.abs(s.t - t) < 0.5 / this.rate);
+    if (waiting) { waiting.r = true; waiting.rr = beat.rr_ms ?? null; return; }
+    // Already drawn: find the sample in the ring, newest first, unless the sweep overwrote it.
+    const d = this.drawn, size = d.t.length;
+    const oldest = Math.max(0, d.n - Math.min(size, Math.floor(this.canvas.width / ((MM_PER_S * this.pxPerMm) / this.rate))));
+    for (let i = d.n - 1; i >= oldest; i--) {
+      const k = i % size;
+      if (Math.abs(d.t[k] - t) < 0.5 / this.rate) {
+        this.markR(this.canvas.getContext('2d'), d.x[k], d.y[k], beat.rr_ms ?? null);
+        return;
+      }
+      if (d.t[k] < t) return;
+    }
   }
 
   markR(c, x, y, rr) {

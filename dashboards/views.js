@@ -331,6 +331,7 @@ export async function patientView(main, patientId, patients, feed) {
     onMessage(msg) {
       if (msg.type === 'patient' && msg.patient_id === patientId) {
         if (msg.event.type === 'ecg') strip.push(msg.event);
+        else if (msg.event.type === 'beat') strip.markBeat(msg.event);
         if (msg.event.type === 'observation') {
           liveObs.set(msg.event.kind, { ...msg.event, age_s: 0, stale: false });
           renderLatest([...liveObs.values()]);

@@ -32,6 +32,7 @@ use ndarray::{Array1, ArrayView1, Axis, Slice, Zip};
 
 use crate::SampleRate;
 use crate::rr::{MIN_PLAUSIBLE_RR_MS, RrInterval};
+use crate::snapshot::{Reader, SnapshotError, put_f32, put_flag, put_u64};
 
 /// Length of one decision window.
 pub const WINDOW_MS: f64 = 30_000.0;
@@ -161,6 +162,33 @@ impl AfDetector {
             assessable,
             af,
         }
+    }
+}
+
+/// Checkpoint support (see [`crate::analysis::Analysis::snapshot`]).
+impl AfDetector {
+    pub(crate) fn save(&self, out: &mut Vec<u8>) {
+        put_u64(out, self.current);
+        put_u64(out, self.len as u64);
+        for i in 0..self.len {
+            put_f32(out, self.rr_ms[i]);
+            put_flag(out, self.contiguous[i]);
+        }
+        put_flag(out, self.last_end.is_some());
+        put_u64(out, self.last_end.unwrap_or_default());
+    }
+
+    pub(crate) fn load(&mut self, r: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        self.current = r.u64()?;
+        self.len = r.len_at_most(MAX_RR_PER_WINDOW, "AF window intervals")?;
+        for i in 0..self.len {
+            self.rr_ms[i] = r.f32()?;
+            self.contiguous[i] = r.flag("contiguous")?;
+        }
+        let present = r.flag("last interval end")?;
+        let end = r.u64()?;
+        self.last_end = present.then_some(end);
+        Ok(())
     }
 }
 

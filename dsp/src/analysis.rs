@@ -24,6 +24,11 @@ use crate::hrv::{HrvSummary, HrvWindow};
 use crate::qrs::QrsDetector;
 use crate::quality::{QualityMonitor, SecondQuality};
 use crate::rr::{RrCounters, RrInterval, RrTracker};
+use crate::snapshot::{Reader, SnapshotError, put_f32, put_f64, put_flag, put_u64};
+
+/// Magic and format version of [`Analysis::snapshot`].
+const SNAPSHOT_MAGIC: &[u8; 4] = b"MANA";
+const SNAPSHOT_VERSION: u8 = 1;
 
 /// Seconds of signal quality remembered, to judge beats and gaps after the RR hold-back.
 const QUALITY_MEMORY_S: usize = 64;
@@ -177,6 +182,8 @@ impl Stages {
 /// One ECG stream's complete analysis. Fixed memory: see [`Analysis::state_bytes`].
 #[derive(Clone, Debug)]
 pub struct Analysis {
+    rate: SampleRate,
+    config: AnalysisConfig,
     position: u64,
     detector: QrsDetector,
     quality: QualityMonitor,
@@ -188,6 +195,8 @@ impl Analysis {
     /// The chain for a stream sampled at `rate`. Allocates all its memory here.
     pub fn new(rate: SampleRate, config: AnalysisConfig) -> Self {
         Self {
+            rate,
+            config,
             position: 0,
             detector: QrsDetector::new(rate),
             quality: QualityMonitor::new(rate, config.rail_mv),
@@ -245,6 +254,97 @@ impl Analysis {
         if let Some(event) = open {
             self.stages.emit(event, out);
         }
+    }
+
+    /// Appends the whole chain's state to `out`, so a checkpoint can resume the stream with
+    /// exactly the output an uninterrupted chain would have produced ([`Self::restore`]).
+    ///
+    /// Layout (little-endian): magic `MANA`, format version (u8, currently 1), sampling rate
+    /// (f64), the configuration, the position, the detector's own snapshot (length-prefixed),
+    /// then each stage's state in chain order. 4–8 kB.
+    pub fn snapshot(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(SNAPSHOT_MAGIC);
+        out.push(SNAPSHOT_VERSION);
+        put_f64(out, self.rate.as_hz());
+        let t = &self.config.events;
+        for v in [
+            t.bradycardia_bpm,
+            t.tachycardia_bpm,
+            t.hysteresis_bpm,
+            t.pause_ms,
+            t.long_pause_ms,
+            t.asystole_ms,
+        ] {
+            put_f32(out, v);
+        }
+        put_u64(out, u64::from(t.confirm_beats));
+        put_flag(out, self.config.rail_mv.is_some());
+        put_f32(out, self.config.rail_mv.unwrap_or_default());
+        put_u64(out, self.position);
+        let length_at = out.len();
+        put_u64(out, 0);
+        self.detector.snapshot(out);
+        let detector_len = (out.len() - length_at - 8) as u64;
+        out[length_at..length_at + 8].copy_from_slice(&detector_len.to_le_bytes());
+        self.quality.save(out);
+        self.rr.save(out);
+        let stages = &self.stages;
+        stages.heart_rate.save(out);
+        stages.hrv.save(out);
+        stages.events.save(out);
+        stages.af.save(out);
+        stages.usable.iter().for_each(|&u| put_flag(out, u));
+        put_u64(out, stages.seconds_judged);
+    }
+
+    /// The chain in the state `bytes` (from [`Self::snapshot`]) describe.
+    pub fn restore(bytes: &[u8]) -> Result<Self, SnapshotError> {
+        let mut r = Reader::new(bytes);
+        if r.take(4)? != SNAPSHOT_MAGIC {
+            return Err(SnapshotError::BadMagic);
+        }
+        let version = r.take(1)?[0];
+        if version != SNAPSHOT_VERSION {
+            return Err(SnapshotError::UnsupportedVersion(version));
+        }
+        let hz = r.f64()?;
+        if !(hz.is_finite() && hz > 0.0) {
+            return Err(SnapshotError::BadSampleRate(hz));
+        }
+        let mut events = EventThresholds {
+            bradycardia_bpm: r.f32()?,
+            tachycardia_bpm: r.f32()?,
+            hysteresis_bpm: r.f32()?,
+            pause_ms: r.f32()?,
+            long_pause_ms: r.f32()?,
+            asystole_ms: r.f32()?,
+            ..EventThresholds::default()
+        };
+        events.confirm_beats =
+            u32::try_from(r.u64()?).map_err(|_| SnapshotError::OutOfRange("confirm beats"))?;
+        let has_rail = r.flag("rail")?;
+        let rail = r.f32()?;
+        let config = AnalysisConfig {
+            events,
+            rail_mv: has_rail.then_some(rail),
+        };
+        let mut analysis = Self::new(SampleRate::hz(hz), config);
+        analysis.position = r.u64()?;
+        let detector_len = r.len_at_most(bytes.len(), "detector snapshot length")?;
+        analysis.detector = QrsDetector::restore(r.take(detector_len)?)?;
+        analysis.quality.load(&mut r)?;
+        analysis.rr.load(&mut r)?;
+        let stages = &mut analysis.stages;
+        stages.heart_rate.load(&mut r)?;
+        stages.hrv.load(&mut r)?;
+        stages.events.load(&mut r)?;
+        stages.af.load(&mut r)?;
+        for slot in &mut stages.usable {
+            *slot = r.flag("usable")?;
+        }
+        stages.seconds_judged = r.u64()?;
+        r.finish()?;
+        Ok(analysis)
     }
 
     /// Ends the stream: commits every waiting beat and closes the last windows and episodes.

@@ -16,6 +16,7 @@
 use crate::SampleRate;
 use crate::heart_rate::HeartRate;
 use crate::rr::RrInterval;
+use crate::snapshot::{Reader, SnapshotError, put_f32, put_flag, put_u32, put_u64};
 
 /// Thresholds of the events, with their units in their names.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -66,7 +67,7 @@ pub enum EventKind {
 }
 
 /// The measurements that back an event.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Evidence {
     /// Beats (RR intervals) inside the event.
     pub beats: u32,
@@ -322,6 +323,57 @@ impl EventDetector {
                 }
             }
         }
+    }
+}
+
+/// Checkpoint support (see [`crate::analysis::Analysis::snapshot`]).
+impl EventDetector {
+    pub(crate) fn save(&self, out: &mut Vec<u8>) {
+        for episode in [self.brady, self.tachy] {
+            put_flag(out, episode.is_some());
+            let e = episode.unwrap_or(Episode {
+                start: 0,
+                last_inside: 0,
+                evidence: Evidence::default(),
+                streak: 0,
+                confirmed: false,
+            });
+            put_u64(out, e.start);
+            put_u64(out, e.last_inside);
+            put_u32(out, e.evidence.beats);
+            put_f32(out, e.evidence.min_rr_ms);
+            put_f32(out, e.evidence.max_rr_ms);
+            put_f32(out, e.evidence.extreme_bpm);
+            put_u32(out, e.streak);
+            put_flag(out, e.confirmed);
+        }
+        put_flag(out, self.open_asystole.is_some());
+        put_u64(out, self.open_asystole.unwrap_or_default());
+    }
+
+    pub(crate) fn load(&mut self, r: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        let mut episodes = [None; 2];
+        for slot in &mut episodes {
+            let present = r.flag("episode")?;
+            let episode = Episode {
+                start: r.u64()?,
+                last_inside: r.u64()?,
+                evidence: Evidence {
+                    beats: r.u32()?,
+                    min_rr_ms: r.f32()?,
+                    max_rr_ms: r.f32()?,
+                    extreme_bpm: r.f32()?,
+                },
+                streak: r.u32()?,
+                confirmed: r.flag("confirmed")?,
+            };
+            *slot = present.then_some(episode);
+        }
+        [self.brady, self.tachy] = episodes;
+        let open = r.flag("open asystole")?;
+        let start = r.u64()?;
+        self.open_asystole = open.then_some(start);
+        Ok(())
     }
 }
 

@@ -8,6 +8,7 @@
 //! the sampling grid (at 125 Hz and 180 bpm one sample is 4 bpm).
 
 use crate::rr::{RrClass, RrInterval};
+use crate::snapshot::{Reader, SnapshotError, put_f32, put_u64};
 
 /// RR intervals the smoothed rate is taken over.
 const SMOOTHING_LEN: usize = 9;
@@ -66,6 +67,24 @@ impl HeartRateTracker {
             instantaneous_bpm: 60_000.0 / rr.rr_ms,
             smoothed_bpm: 60_000.0 / mean_ms,
         })
+    }
+}
+
+/// Checkpoint support (see [`crate::analysis::Analysis::snapshot`]).
+impl HeartRateTracker {
+    pub(crate) fn save(&self, out: &mut Vec<u8>) {
+        self.recent_ms.iter().for_each(|&v| put_f32(out, v));
+        put_u64(out, self.len as u64);
+        put_u64(out, self.next as u64);
+    }
+
+    pub(crate) fn load(&mut self, r: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        for slot in &mut self.recent_ms {
+            *slot = r.f32()?;
+        }
+        self.len = r.len_at_most(SMOOTHING_LEN, "heart rate history")?;
+        self.next = r.len_at_most(SMOOTHING_LEN - 1, "heart rate slot")?;
+        Ok(())
     }
 }
 

@@ -12,6 +12,7 @@
 
 use crate::SampleRate;
 use crate::rr::{RrClass, RrInterval};
+use crate::snapshot::{Reader, SnapshotError, put_f32, put_f64, put_flag, put_u32, put_u64};
 
 /// Blocks the window is made of (window / block).
 const BLOCKS: usize = 10;
@@ -148,6 +149,45 @@ impl HrvWindow {
                 .then(|| (100.0 * f64::from(all.nn50_n) / f64::from(all.diff_n)) as f32),
             coverage: (all.nn_total_ms / window_ms).min(1.0) as f32,
         }
+    }
+}
+
+/// Checkpoint support (see [`crate::analysis::Analysis::snapshot`]).
+impl HrvWindow {
+    pub(crate) fn save(&self, out: &mut Vec<u8>) {
+        for b in &self.blocks {
+            put_u32(out, b.n);
+            put_f64(out, b.mean_ms);
+            put_f64(out, b.m2);
+            put_f64(out, b.diff_sq_sum);
+            put_u32(out, b.diff_n);
+            put_u32(out, b.nn50_n);
+            put_f64(out, b.nn_total_ms);
+        }
+        put_u64(out, self.current);
+        put_flag(out, self.previous_nn.is_some());
+        let (end, ms) = self.previous_nn.unwrap_or_default();
+        put_u64(out, end);
+        put_f32(out, ms);
+    }
+
+    pub(crate) fn load(&mut self, r: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        for b in &mut self.blocks {
+            *b = Block {
+                n: r.u32()?,
+                mean_ms: r.f64()?,
+                m2: r.f64()?,
+                diff_sq_sum: r.f64()?,
+                diff_n: r.u32()?,
+                nn50_n: r.u32()?,
+                nn_total_ms: r.f64()?,
+            };
+        }
+        self.current = r.u64()?;
+        let present = r.flag("previous NN")?;
+        let previous = (r.u64()?, r.f32()?);
+        self.previous_nn = present.then_some(previous);
+        Ok(())
     }
 }
 

@@ -10,6 +10,7 @@
 //! - Rhythm, from beats to what clinicians use: [`rr`] (ordering, Malik's rule),
 //!   [`heart_rate`], [`hrv`], [`events`] (brady/tachy, pauses, asystole), [`af`], [`quality`]
 //!   (per-second signal quality), and [`analysis`], the whole chain for one stream.
+//! - [`snapshot`]: the byte codec of the checkpoints a server resumes a stream from.
 
 pub mod beat;
 pub mod qrs;
@@ -25,4 +26,5 @@ pub mod heart_rate;
 pub mod hrv;
 pub mod quality;
 pub mod rr;
+pub mod snapshot;
 pub mod synth;

@@ -17,6 +17,7 @@
 //! whatever the sampling rate.
 
 use crate::SampleRate;
+use crate::snapshot::{Reader, SnapshotError, put_f32, put_f64, put_flag, put_u32, put_u64};
 
 /// Peak-to-peak below which a second is a flat line, in mV.
 const FLAT_MV: f32 = 0.02;
@@ -256,6 +257,56 @@ impl QualityMonitor {
             }
         }
         0.0
+    }
+}
+
+/// Checkpoint support (see [`crate::analysis::Analysis::snapshot`]).
+impl QualityMonitor {
+    pub(crate) fn save(&self, out: &mut Vec<u8>) {
+        put_u64(out, self.position);
+        put_u64(out, self.block_start);
+        put_u32(out, self.count);
+        put_f64(out, self.sum);
+        for v in [self.min, self.max, self.run_value] {
+            put_f32(out, v);
+        }
+        for n in [self.run_len, self.max_run_at_min, self.max_run_at_max] {
+            put_u32(out, n);
+        }
+        self.previous.iter().for_each(|&v| put_f32(out, v));
+        self.histogram
+            .iter()
+            .for_each(|&n| out.extend_from_slice(&n.to_le_bytes()));
+        put_u32(out, self.diffs);
+        put_flag(out, self.previous_mean.is_some());
+        put_f32(out, self.previous_mean.unwrap_or_default());
+    }
+
+    pub(crate) fn load(&mut self, r: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        self.position = r.u64()?;
+        self.block_start = r.u64()?;
+        if self.block_start > self.position {
+            return Err(SnapshotError::OutOfRange("quality block start"));
+        }
+        self.count = r.u32()?;
+        self.sum = r.f64()?;
+        self.min = r.f32()?;
+        self.max = r.f32()?;
+        self.run_value = r.f32()?;
+        self.run_len = r.u32()?;
+        self.max_run_at_min = r.u32()?;
+        self.max_run_at_max = r.u32()?;
+        for slot in &mut self.previous {
+            *slot = r.f32()?;
+        }
+        for slot in &mut self.histogram {
+            *slot = u16::from_le_bytes(r.array()?);
+        }
+        self.diffs = r.u32()?;
+        let present = r.flag("previous mean")?;
+        let mean = r.f32()?;
+        self.previous_mean = present.then_some(mean);
+        Ok(())
     }
 }
 

@@ -20,6 +20,7 @@
 //! plausible intervals rather than the single previous one, so the long interval after a premature
 //! beat is rejected too and a sustained change of rate is accepted after three beats.
 
+use crate::snapshot::{Reader, SnapshotError, put_f32, put_flag, put_u64};
 use crate::{Beat, SampleRate};
 
 /// How long a beat waits before it is committed: covers the detector's search-back
@@ -290,6 +291,48 @@ impl RrTracker {
         let recent = &mut sorted[..self.reference_len];
         recent.sort_unstable_by(f32::total_cmp);
         Some(recent[self.reference_len / 2])
+    }
+}
+
+/// Checkpoint support (see [`crate::analysis::Analysis::snapshot`]).
+impl RrTracker {
+    pub(crate) fn save(&self, out: &mut Vec<u8>) {
+        put_u64(out, self.pending_len as u64);
+        for &(r, late) in &self.pending[..self.pending_len] {
+            put_u64(out, r);
+            put_flag(out, late);
+        }
+        put_flag(out, self.last_committed.is_some());
+        put_u64(out, self.last_committed.unwrap_or_default());
+        self.reference.iter().for_each(|&v| put_f32(out, v));
+        put_u64(out, self.reference_len as u64);
+        put_u64(out, self.reference_next as u64);
+        let c = self.counters;
+        for n in [c.duplicates, c.late_dropped, c.late_in_pause, c.overflowed] {
+            put_u64(out, n);
+        }
+    }
+
+    pub(crate) fn load(&mut self, r: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        self.pending_len = r.len_at_most(PENDING_CAPACITY, "pending beats")?;
+        for slot in &mut self.pending[..self.pending_len] {
+            *slot = (r.u64()?, r.flag("late")?);
+        }
+        let committed = r.flag("last committed")?;
+        let last = r.u64()?;
+        self.last_committed = committed.then_some(last);
+        for slot in &mut self.reference {
+            *slot = r.f32()?;
+        }
+        self.reference_len = r.len_at_most(REFERENCE_LEN, "reference length")?;
+        self.reference_next = r.len_at_most(REFERENCE_LEN - 1, "reference slot")?;
+        self.counters = RrCounters {
+            duplicates: r.u64()?,
+            late_dropped: r.u64()?,
+            late_in_pause: r.u64()?,
+            overflowed: r.u64()?,
+        };
+        Ok(())
     }
 }
 

@@ -169,6 +169,7 @@ async fn serve_with<S: Storage, A: AlertStore + Clone + 'static>(
         &config.hot_path,
         store.clone(),
         services.feed.clone(),
+        alert_feed.clone(),
         services.telemetry.clone(),
         checkpoints,
     );

@@ -4,13 +4,16 @@
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
 use std::collections::BTreeSet;
 
+use mimamori_server::alerts::engine::EcgQuality;
 use mimamori_server::http::auth::password::verify_password;
 use mimamori_server::registry::{Directory, RegistryFile};
+
 use mimamori_server::sinks::sqlite::SqliteStore;
 use mimamori_server::sinks::timescale::TimescaleStore;
 use mimamori_server::storage::{
-    BeatRecord, Checkpoint, Content, DeadLetter, DerivedBatch, EcgRecord, HeartRateRecord,
-    IngestBatch, IngestMessage, ObservationRecord, PresenceRecord, Series, Storage, Watermark,
+    AnalysisState, BeatRecord, Checkpoint, Content, DeadLetter, DerivedBatch, EcgRecord,
+    EpisodeKind, EpisodeRecord, HeartRateRecord, IngestBatch, IngestMessage, ObservationRecord,
+    PresenceRecord, QualityRunRecord, Series, Storage, Watermark,
 };
 use mimamori_wire::{Epoch, GatewayId, VitalSign};
 
@@ -76,6 +79,7 @@ async fn conformance<S: Storage>(store: &S, directory: &Directory) {
     directory_and_dashboard_queries(store, directory).await;
     trend_returns_at_most_the_requested_points(store).await;
     derived_series_and_checkpoints_round_trip(store).await;
+    rhythm_episodes_quality_runs_and_analysis_state_round_trip(store).await;
     retention_drops_only_what_is_older_than_the_cutoff(store).await;
 }
 
@@ -399,12 +403,15 @@ async fn derived_series_and_checkpoints_round_trip<S: Storage>(store: &S) {
             })
             .collect(),
         gaps: vec![],
+        episodes: vec![],
+        quality: vec![],
         checkpoints: vec![Checkpoint {
             patient_id: "p-0001".into(),
             stream_id: 42,
             next_index: 2500,
             last_beat_index: Some(300),
             updated_at: t0(),
+            state: None,
         }],
     };
     store.store_derived(&batch).await.unwrap();
@@ -426,6 +433,118 @@ async fn derived_series_and_checkpoints_round_trip<S: Storage>(store: &S) {
         .unwrap();
     assert_eq!(hr.len(), 5);
     assert!(hr.iter().all(|p| p.count == 2 && p.mean == 75.0));
+}
+
+async fn rhythm_episodes_quality_runs_and_analysis_state_round_trip<S: Storage>(store: &S) {
+    let patient = "p-0003";
+    let at = |s: i64| t0() + Duration::seconds(s);
+    let episode = |kind, start_s: i64, end_s: Option<i64>| EpisodeRecord {
+        patient_id: patient.into(),
+        stream_id: u64::MAX - 1,
+        kind,
+        start_index: start_s as u64 * 250,
+        started_at: at(start_s),
+        ended_at: end_s.map(at),
+        signal_usable: kind != EpisodeKind::Asystole,
+        max_rr_ms: (kind == EpisodeKind::Asystole).then_some(5200.0),
+        extreme_per_min: (kind == EpisodeKind::Tachycardia).then_some(151.5),
+    };
+    let run = |quality, from: i64, to: i64| QualityRunRecord {
+        patient_id: patient.into(),
+        stream_id: u64::MAX - 1,
+        quality,
+        started_at: at(from),
+        ended_at: at(to),
+    };
+    let checkpoint = |next_index: u64, state: Option<AnalysisState>| Checkpoint {
+        patient_id: patient.into(),
+        stream_id: u64::MAX - 1,
+        next_index,
+        last_beat_index: Some(next_index - 100),
+        updated_at: at(next_index as i64 / 250),
+        state,
+    };
+    let state = AnalysisState {
+        index: 7500,
+        at: at(30),
+        bytes: (0..=255).cycle().take(6000).collect(),
+    };
+    // First flush: AF and tachycardia open, an asystole over, quality as it stood.
+    store
+        .store_derived(&DerivedBatch {
+            episodes: vec![
+                episode(EpisodeKind::Af, 0, None),
+                episode(EpisodeKind::Asystole, 40, Some(46)),
+                episode(EpisodeKind::Tachycardia, 50, None),
+            ],
+            quality: vec![
+                run(EcgQuality::Usable, 0, 40),
+                run(EcgQuality::LeadOff, 40, 45),
+                run(EcgQuality::Usable, 45, 58),
+            ],
+            checkpoints: vec![checkpoint(15_000, Some(state.clone()))],
+            ..DerivedBatch::default()
+        })
+        .await
+        .unwrap();
+    // Next flush: AF ends (same key), the last run grows, a checkpoint without a new state.
+    store
+        .store_derived(&DerivedBatch {
+            episodes: vec![episode(EpisodeKind::Af, 0, Some(90))],
+            quality: vec![run(EcgQuality::Usable, 45, 95)],
+            checkpoints: vec![checkpoint(24_000, None)],
+            ..DerivedBatch::default()
+        })
+        .await
+        .unwrap();
+
+    let episodes = store
+        .rhythm_episodes(patient, at(0), at(600))
+        .await
+        .unwrap();
+    assert_eq!(
+        episodes,
+        vec![
+            episode(EpisodeKind::Af, 0, Some(90)),
+            episode(EpisodeKind::Asystole, 40, Some(46)),
+            episode(EpisodeKind::Tachycardia, 50, None),
+        ]
+    );
+    // Overlap, not containment: an open episode reaches any later range; a closed one does not.
+    let later = store
+        .rhythm_episodes(patient, at(100), at(200))
+        .await
+        .unwrap();
+    assert_eq!(later, vec![episode(EpisodeKind::Tachycardia, 50, None)]);
+    assert!(
+        store
+            .rhythm_episodes("p-0001", at(0), at(600))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let runs = store.quality_runs(patient, at(42), at(50)).await.unwrap();
+    assert_eq!(
+        runs,
+        vec![
+            run(EcgQuality::LeadOff, 40, 45),
+            run(EcgQuality::Usable, 45, 95)
+        ]
+    );
+    assert_eq!(
+        store
+            .quality_runs(patient, at(0), at(600))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // The checkpoint moved on and kept the last state taken.
+    let stored = store.checkpoints().await.unwrap();
+    let mine = stored.iter().find(|c| c.patient_id == patient).unwrap();
+    assert_eq!(*mine, checkpoint(24_000, Some(state)));
 }
 
 async fn retention_drops_only_what_is_older_than_the_cutoff<S: Storage>(store: &S) {

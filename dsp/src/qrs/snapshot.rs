@@ -10,34 +10,13 @@
 use super::filters::{Biquad, History, MovingAverage};
 use super::{CANDIDATES, Peak, Peaks, QrsDetector, RR_HISTORY};
 use crate::SampleRate;
+pub use crate::snapshot::SnapshotError;
+use crate::snapshot::{Reader, put_f64, put_u64};
 
 const MAGIC: &[u8; 4] = b"MQRS";
 const VERSION: u8 = 1;
 /// Largest sample index a snapshot may hold: 2^53 samples is half a million years at 500 Hz.
 const MAX_INDEX: u64 = 1 << 53;
-
-/// A snapshot that cannot be restored.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum SnapshotError {
-    /// The bytes do not start with the snapshot magic.
-    #[error("not a QRS detector snapshot")]
-    BadMagic,
-    /// A format version this build does not read.
-    #[error("snapshot format version {0} is not supported (this build reads {VERSION})")]
-    UnsupportedVersion(u8),
-    /// The bytes end before the state does.
-    #[error("snapshot ends early at byte {0}")]
-    Truncated(usize),
-    /// The sampling rate is not finite and positive.
-    #[error("snapshot sampling rate {0} is not positive")]
-    BadSampleRate(f64),
-    /// A field holds a value the detector can never be in.
-    #[error("snapshot field {0} is out of range")]
-    OutOfRange(&'static str),
-    /// Bytes remain after the state.
-    #[error("snapshot has {0} bytes after the state")]
-    TrailingBytes(usize),
-}
 
 impl QrsDetector {
     /// Appends the detector's whole state to `out`.
@@ -94,7 +73,7 @@ impl QrsDetector {
 
     /// A detector in the state `bytes` (from [`snapshot`](Self::snapshot)) describe.
     pub fn restore(bytes: &[u8]) -> Result<Self, SnapshotError> {
-        let mut r = Reader { bytes, at: 0 };
+        let mut r = Reader::new(bytes);
         if r.take(4)? != MAGIC {
             return Err(SnapshotError::BadMagic);
         }
@@ -138,9 +117,7 @@ impl QrsDetector {
         }
         candidates.len = len;
         detector.candidates = candidates;
-        if bytes.len() > r.at {
-            return Err(SnapshotError::TrailingBytes(bytes.len() - r.at));
-        }
+        r.finish()?;
         check_indices(&detector)?;
         Ok(detector)
     }
@@ -171,14 +148,6 @@ fn check_indices(detector: &QrsDetector) -> Result<(), SnapshotError> {
         return Err(SnapshotError::OutOfRange("peak index"));
     }
     Ok(())
-}
-
-fn put_u64(out: &mut Vec<u8>, value: u64) {
-    out.extend_from_slice(&value.to_le_bytes());
-}
-
-fn put_f64(out: &mut Vec<u8>, value: f64) {
-    out.extend_from_slice(&value.to_le_bytes());
 }
 
 fn put_peak(out: &mut Vec<u8>, peak: Peak) {
@@ -226,55 +195,8 @@ fn read_integrator(
         .ok_or(SnapshotError::OutOfRange("integrator slot"))
 }
 
-/// Reads little-endian values, failing with the offset where the bytes ran out.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
+/// The detector's own field type.
 impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], SnapshotError> {
-        let slice = self
-            .bytes
-            .get(self.at..self.at + n)
-            .ok_or(SnapshotError::Truncated(self.at))?;
-        self.at += n;
-        Ok(slice)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], SnapshotError> {
-        let mut out = [0; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-
-    fn u64(&mut self) -> Result<u64, SnapshotError> {
-        Ok(u64::from_le_bytes(self.array()?))
-    }
-
-    fn f64(&mut self) -> Result<f64, SnapshotError> {
-        Ok(f64::from_le_bytes(self.array()?))
-    }
-
-    fn f32(&mut self) -> Result<f32, SnapshotError> {
-        Ok(f32::from_le_bytes(self.array()?))
-    }
-
-    fn flag(&mut self, what: &'static str) -> Result<bool, SnapshotError> {
-        match self.take(1)?[0] {
-            0 => Ok(false),
-            1 => Ok(true),
-            _ => Err(SnapshotError::OutOfRange(what)),
-        }
-    }
-
-    fn len_at_most(&mut self, max: usize, what: &'static str) -> Result<usize, SnapshotError> {
-        usize::try_from(self.u64()?)
-            .ok()
-            .filter(|&len| len <= max)
-            .ok_or(SnapshotError::OutOfRange(what))
-    }
-
     fn peak(&mut self) -> Result<Peak, SnapshotError> {
         Ok(Peak {
             energy_index: self.u64()?,

@@ -280,12 +280,24 @@ pub struct EcgFrame {
     pub rr_ms: Vec<Option<u32>>,
 }
 
+/// A detected beat for the live strip.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BeatMark {
+    /// Instant of the R peak.
+    pub at: DateTime<Utc>,
+    /// RR interval ending at this beat, milliseconds (absent for the first beat of a stream).
+    pub rr_ms: Option<u32>,
+}
+
 /// Something that happened to one patient, pushed live.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PatientEvent {
     /// ECG chunk (may be dropped for slow clients).
     Ecg(EcgFrame),
+    /// A beat found in the ECG after its chunk was sent (the rhythm analysis holds beats back a
+    /// few seconds to judge them); the strip marks it where it was drawn. May be dropped.
+    Beat(BeatMark),
     /// A new observation (never dropped).
     Observation(Observation),
     /// Device / gateway status change (never dropped).
@@ -293,9 +305,9 @@ pub enum PatientEvent {
 }
 
 impl PatientEvent {
-    /// Live ECG may be shed under backpressure; state changes may not.
+    /// Live ECG and its beat marks may be shed under backpressure; state changes may not.
     pub fn is_droppable(&self) -> bool {
-        matches!(self, PatientEvent::Ecg(_))
+        matches!(self, PatientEvent::Ecg(_) | PatientEvent::Beat(_))
     }
 }
 

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::access::Role;
 use super::data::{
-    Alert, AlertAction, AlertId, AlertPriority, AlertState, AlertTransition, CareTeamId,
+    Alert, AlertAction, AlertId, AlertPriority, AlertState, AlertTransition, BeatMark, CareTeamId,
     ClinicalData, DataError, DeviceStatus, EcgFrame, Observation, PatientDetail, PatientEvent,
     PatientId, PatientSummary, TrendPoint, UserAccount, UserId, VitalKind,
 };
@@ -655,14 +655,11 @@ fn summary(
     }
 }
 
-/// Converts the hot path's and the committer's events into what the dashboard draws. An ECG
-/// chunk is held until the next one arrives so the beats the detector reports a little after
-/// their R peak are drawn on it.
+/// Converts the hot path's and the committer's events into what the dashboard draws.
 async fn forward_patient(
     mut live: broadcast::Receiver<LiveEvent>,
     out: broadcast::Sender<PatientEvent>,
 ) {
-    let mut held: Option<EcgFrame> = None;
     loop {
         let event = match live.recv().await {
             Ok(event) => event,
@@ -670,70 +667,57 @@ async fn forward_patient(
             Err(broadcast::error::RecvError::Lagged(_)) => continue,
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        let emitted = match event {
-            LiveEvent::Observation {
-                vital,
-                value,
-                unit,
-                measured_at,
-                ..
-            } => kind_of(vital).map(|kind| {
-                PatientEvent::Observation(Observation {
-                    kind,
-                    value,
-                    unit: unit.to_owned(),
-                    measured_at,
-                    received_at: Utc::now(),
-                })
-            }),
-            LiveEvent::HeartRate { at, bpm } => Some(PatientEvent::Observation(Observation {
-                kind: VitalKind::HeartRate,
-                value: bpm,
-                unit: VitalKind::HeartRate.ucum().to_owned(),
-                measured_at: at,
-                received_at: Utc::now(),
-            })),
-            LiveEvent::Beat { at, rr_ms } => {
-                if let Some(frame) = held.as_mut() {
-                    mark_beat(frame, at, rr_ms);
-                }
-                None
-            }
-            LiveEvent::Ecg {
-                first_sample_at,
-                sample_rate_hz,
-                uv_per_count,
-                samples,
-                ..
-            } => {
-                let frame = EcgFrame {
-                    start: first_sample_at,
-                    sample_rate_hz: sample_rate_hz.round() as u32,
-                    samples_uv: samples
-                        .iter()
-                        .map(|&s| (f64::from(s) * uv_per_count).round() as i32)
-                        .collect(),
-                    r_peaks: Vec::new(),
-                    rr_ms: Vec::new(),
-                };
-                held.replace(frame).map(PatientEvent::Ecg)
-            }
-            LiveEvent::EcgGap { .. } => None,
-        };
-        if let Some(event) = emitted {
+        if let Some(event) = patient_event(event) {
             let _ = out.send(event);
         }
     }
 }
 
-/// Marks a beat on the frame its R peak falls in (beats of earlier frames are dropped: the strip
-/// has already been drawn).
-fn mark_beat(frame: &mut EcgFrame, at: DateTime<Utc>, rr_ms: Option<f64>) {
-    let offset_s = (at - frame.start).as_seconds_f64();
-    let index = (offset_s * f64::from(frame.sample_rate_hz)).round();
-    if index >= 0.0 && (index as usize) < frame.samples_uv.len() {
-        frame.r_peaks.push(index as u32);
-        frame.rr_ms.push(rr_ms.map(|rr| rr.round() as u32));
+fn patient_event(event: LiveEvent) -> Option<PatientEvent> {
+    match event {
+        LiveEvent::Observation {
+            vital,
+            value,
+            unit,
+            measured_at,
+            ..
+        } => kind_of(vital).map(|kind| {
+            PatientEvent::Observation(Observation {
+                kind,
+                value,
+                unit: unit.to_owned(),
+                measured_at,
+                received_at: Utc::now(),
+            })
+        }),
+        LiveEvent::HeartRate { at, bpm } => Some(PatientEvent::Observation(Observation {
+            kind: VitalKind::HeartRate,
+            value: bpm,
+            unit: VitalKind::HeartRate.ucum().to_owned(),
+            measured_at: at,
+            received_at: Utc::now(),
+        })),
+        LiveEvent::Beat { at, rr_ms } => Some(PatientEvent::Beat(BeatMark {
+            at,
+            rr_ms: rr_ms.map(|rr| rr.round() as u32),
+        })),
+        LiveEvent::Ecg {
+            first_sample_at,
+            sample_rate_hz,
+            uv_per_count,
+            samples,
+            ..
+        } => Some(PatientEvent::Ecg(EcgFrame {
+            start: first_sample_at,
+            sample_rate_hz: sample_rate_hz.round() as u32,
+            samples_uv: samples
+                .iter()
+                .map(|&s| (f64::from(s) * uv_per_count).round() as i32)
+                .collect(),
+            r_peaks: Vec::new(),
+            rr_ms: Vec::new(),
+        })),
+        LiveEvent::EcgGap { .. } => None,
     }
 }
 
@@ -904,24 +888,34 @@ mod tests {
     }
 
     #[test]
-    fn beats_land_on_the_sample_of_their_instant_and_outside_beats_are_dropped() {
-        let start = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
-        let mut frame = EcgFrame {
-            start,
-            sample_rate_hz: 250,
-            samples_uv: vec![0; 250],
-            r_peaks: vec![],
-            rr_ms: vec![],
+    fn live_events_become_what_the_strip_draws_in_microvolts() {
+        let at = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let frame = patient_event(LiveEvent::Ecg {
+            stream_id: 1,
+            lead: "I".into(),
+            first_sample_index: 0,
+            first_sample_at: at,
+            sample_rate_hz: 250.0,
+            uv_per_count: 2.5,
+            samples: vec![-4, 0, 400].into(),
+        });
+        let Some(PatientEvent::Ecg(frame)) = frame else {
+            panic!("an ECG frame")
         };
-        mark_beat(&mut frame, start + Duration::milliseconds(400), Some(812.4));
-        mark_beat(
-            &mut frame,
-            start + Duration::milliseconds(1_200),
-            Some(800.0),
-        );
-        mark_beat(&mut frame, start - Duration::milliseconds(4), None);
-        assert_eq!(frame.r_peaks, vec![100]);
-        assert_eq!(frame.rr_ms, vec![Some(812)]);
+        assert_eq!(frame.samples_uv, vec![-10, 0, 1000]);
+        assert_eq!(frame.sample_rate_hz, 250);
+        let beat = patient_event(LiveEvent::Beat {
+            at,
+            rr_ms: Some(812.4),
+        });
+        assert!(matches!(
+            beat,
+            Some(PatientEvent::Beat(BeatMark {
+                rr_ms: Some(812),
+                ..
+            }))
+        ));
+        assert!(beat.unwrap().is_droppable());
     }
 
     #[test]

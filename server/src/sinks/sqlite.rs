@@ -24,12 +24,19 @@ use crate::storage::{
     Series, Storage, StorageError, StoredWatermark, TrendPoint, WATERMARKS_SQL,
     assemble_gateway_stats, assemble_watermarks, ecg_codec,
 };
+use crate::storage::{
+    CHECKPOINTS_SQL, EPISODES_SQL, EpisodeRecord, QUALITY_RUNS_SQL, QualityRunRecord,
+    UPSERT_CHECKPOINT_SQL, UPSERT_EPISODE_SQL, UPSERT_QUALITY_RUN_SQL, checkpoint_from_row,
+    episode_from_columns, quality_label, quality_run_from_columns,
+};
 
-const MEDICAL_TABLES: [(&str, &str); 4] = [
+const MEDICAL_TABLES: [(&str, &str); 6] = [
     ("observations", "measured_at"),
     ("ecg_chunks", "first_sample_at"),
     ("beats", "at"),
     ("heart_rate", "at"),
+    ("rhythm_episodes", "started_at"),
+    ("ecg_quality_runs", "started_at"),
 ];
 const OTHER_TABLES: [(&str, &str); 3] = [
     ("device_status", "at"),
@@ -264,47 +271,122 @@ impl Storage for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
+        for e in &batch.episodes {
+            sqlx::query(UPSERT_EPISODE_SQL)
+                .bind(&e.patient_id)
+                .bind(e.stream_id as i64)
+                .bind(e.kind.label())
+                .bind(to_i64(e.start_index, "sample index")?)
+                .bind(us(e.started_at))
+                .bind(e.ended_at.map(us))
+                .bind(e.signal_usable)
+                .bind(e.max_rr_ms)
+                .bind(e.extreme_per_min)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for q in &batch.quality {
+            sqlx::query(UPSERT_QUALITY_RUN_SQL)
+                .bind(&q.patient_id)
+                .bind(q.stream_id as i64)
+                .bind(quality_label(q.quality))
+                .bind(us(q.started_at))
+                .bind(us(q.ended_at))
+                .execute(&mut *tx)
+                .await?;
+        }
         for cp in &batch.checkpoints {
-            sqlx::query(
-                "INSERT INTO dsp_checkpoints (patient_id, stream_id, next_index, last_beat_index, updated_at)
-                 VALUES (?, ?, ?, ?, ?)
-                 ON CONFLICT (patient_id, stream_id) DO UPDATE SET
-                   next_index = excluded.next_index, last_beat_index = excluded.last_beat_index,
-                   updated_at = excluded.updated_at",
-            )
-            .bind(&cp.patient_id)
-            .bind(cp.stream_id as i64)
-            .bind(to_i64(cp.next_index, "sample index")?)
-            .bind(
-                cp.last_beat_index
-                    .map(|i| to_i64(i, "sample index"))
-                    .transpose()?,
-            )
-            .bind(us(cp.updated_at))
-            .execute(&mut *tx)
-            .await?;
+            let state = cp.state.as_ref();
+            sqlx::query(UPSERT_CHECKPOINT_SQL)
+                .bind(&cp.patient_id)
+                .bind(cp.stream_id as i64)
+                .bind(to_i64(cp.next_index, "sample index")?)
+                .bind(
+                    cp.last_beat_index
+                        .map(|i| to_i64(i, "sample index"))
+                        .transpose()?,
+                )
+                .bind(us(cp.updated_at))
+                .bind(state.map(|s| to_i64(s.index, "sample index")).transpose()?)
+                .bind(state.map(|s| us(s.at)))
+                .bind(state.map(|s| s.bytes.as_slice()))
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT patient_id, stream_id, next_index, last_beat_index, updated_at FROM dsp_checkpoints",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(CHECKPOINTS_SQL).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
-                let stream: i64 = row.try_get(1)?;
-                let last: Option<i64> = row.try_get(3)?;
-                Ok(Checkpoint {
-                    patient_id: row.try_get(0)?,
-                    stream_id: stream as u64,
-                    next_index: to_u64(row.try_get(2)?, "sample index")?,
-                    last_beat_index: last.map(|i| to_u64(i, "sample index")).transpose()?,
-                    updated_at: from_us(row.try_get(4)?)?,
-                })
+                checkpoint_from_row(
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    row.try_get(3)?,
+                    from_us(row.try_get(4)?)?,
+                    (
+                        row.try_get(5)?,
+                        opt_from_us(row.try_get(6)?)?,
+                        row.try_get(7)?,
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    async fn rhythm_episodes(
+        &self,
+        patient: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<EpisodeRecord>, StorageError> {
+        let rows = sqlx::query(EPISODES_SQL)
+            .bind(patient)
+            .bind(us(from))
+            .bind(us(to))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                episode_from_columns((
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    row.try_get(3)?,
+                    from_us(row.try_get(4)?)?,
+                    opt_from_us(row.try_get(5)?)?,
+                    row.try_get(6)?,
+                    row.try_get(7)?,
+                    row.try_get(8)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn quality_runs(
+        &self,
+        patient: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<QualityRunRecord>, StorageError> {
+        let rows = sqlx::query(QUALITY_RUNS_SQL)
+            .bind(patient)
+            .bind(us(from))
+            .bind(us(to))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                quality_run_from_columns((
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    from_us(row.try_get(3)?)?,
+                    from_us(row.try_get(4)?)?,
+                ))
             })
             .collect()
     }

@@ -15,6 +15,7 @@ use mimamori_wire::{Epoch, GatewayId, VitalSign};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::alerts::engine::EcgQuality;
 use crate::config::StorageConfig;
 use crate::sinks::sqlite::SqliteStore;
 use crate::sinks::timescale::TimescaleStore;
@@ -263,9 +264,121 @@ pub struct GapRecord {
 pub struct Checkpoint {
     pub patient_id: PatientId,
     pub stream_id: u64,
+    /// Every chunk below this index was analysed and what it gave stored.
     pub next_index: u64,
     pub last_beat_index: Option<u64>,
     pub updated_at: DateTime<Utc>,
+    /// The analysis state at or before `next_index`, when one was taken with this checkpoint
+    /// (`None` keeps the stored one).
+    pub state: Option<AnalysisState>,
+}
+
+/// A snapshot of a stream's whole analysis, to resume it exactly: replaying the stored chunks
+/// from `index` to the checkpoint's `next_index` rebuilds the state at the checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnalysisState {
+    /// Stream index the state stands at.
+    pub index: u64,
+    /// When the sample at `index` was taken (where to start reading the stored chunks).
+    pub at: DateTime<Utc>,
+    /// [`crate::transforms::detect_beats::StreamAnalyzer::snapshot`]'s bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// What a rhythm episode was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EpisodeKind {
+    /// Atrial fibrillation over consecutive 30-s windows.
+    Af,
+    /// An RR interval over 2 s.
+    Pause2s,
+    /// An RR interval over 3 s.
+    Pause3s,
+    /// No beat for 4 s or more.
+    Asystole,
+    Bradycardia,
+    Tachycardia,
+}
+
+impl EpisodeKind {
+    const ALL: [Self; 6] = [
+        Self::Af,
+        Self::Pause2s,
+        Self::Pause3s,
+        Self::Asystole,
+        Self::Bradycardia,
+        Self::Tachycardia,
+    ];
+
+    /// The stored label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Af => "af",
+            Self::Pause2s => "pause_2s",
+            Self::Pause3s => "pause_3s",
+            Self::Asystole => "asystole",
+            Self::Bradycardia => "bradycardia",
+            Self::Tachycardia => "tachycardia",
+        }
+    }
+
+    pub(crate) fn parse(label: &str) -> Result<Self, StorageError> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.label() == label)
+            .ok_or_else(|| StorageError::Corrupt {
+                what: "rhythm episode kind",
+                detail: label.to_owned(),
+            })
+    }
+}
+
+/// A rhythm episode, written when it starts and again when it ends (same key).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpisodeRecord {
+    pub patient_id: PatientId,
+    pub stream_id: u64,
+    pub kind: EpisodeKind,
+    /// Stream index where it started (the R peak before a pause; a window start for AF).
+    pub start_index: u64,
+    pub started_at: DateTime<Utc>,
+    /// `None` while it lasts.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Every second it spans was usable signal (`false`: possibly technical, not clinical).
+    pub signal_usable: bool,
+    /// Longest RR inside it, ms (the gap itself for a pause or asystole).
+    pub max_rr_ms: Option<f64>,
+    /// Lowest (bradycardia) or highest (tachycardia) smoothed rate, /min.
+    pub extreme_per_min: Option<f64>,
+}
+
+/// A run of seconds of equal signal quality `[started_at, ended_at)`, rewritten as it grows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QualityRunRecord {
+    pub patient_id: PatientId,
+    pub stream_id: u64,
+    pub quality: EcgQuality,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+}
+
+/// The stored label of a signal quality.
+pub fn quality_label(quality: EcgQuality) -> &'static str {
+    match quality {
+        EcgQuality::Usable => "usable",
+        EcgQuality::Poor => "poor",
+        EcgQuality::LeadOff => "lead_off",
+    }
+}
+
+pub(crate) fn parse_quality(label: &str) -> Result<EcgQuality, StorageError> {
+    [EcgQuality::Usable, EcgQuality::Poor, EcgQuality::LeadOff]
+        .into_iter()
+        .find(|q| quality_label(*q) == label)
+        .ok_or_else(|| StorageError::Corrupt {
+            what: "signal quality",
+            detail: label.to_owned(),
+        })
 }
 
 /// Output of the hot path, written together.
@@ -274,6 +387,8 @@ pub struct DerivedBatch {
     pub beats: Vec<BeatRecord>,
     pub heart_rate: Vec<HeartRateRecord>,
     pub gaps: Vec<GapRecord>,
+    pub episodes: Vec<EpisodeRecord>,
+    pub quality: Vec<QualityRunRecord>,
     pub checkpoints: Vec<Checkpoint>,
 }
 
@@ -282,6 +397,8 @@ impl DerivedBatch {
         self.beats.is_empty()
             && self.heart_rate.is_empty()
             && self.gaps.is_empty()
+            && self.episodes.is_empty()
+            && self.quality.is_empty()
             && self.checkpoints.is_empty()
     }
 }
@@ -300,6 +417,132 @@ pub struct DeviceState {
     pub gateway_online: Option<bool>,
     pub gateway_last_seen: Option<DateTime<Utc>>,
 }
+
+/// Upserts a rhythm episode; the key is `(patient_id, stream_id, kind, start_index,
+/// started_at)`. Binds: patient, stream, kind, start index, started_at, ended_at,
+/// signal_usable, max_rr_ms, extreme_per_min.
+pub(crate) const UPSERT_EPISODE_SQL: &str = "INSERT INTO rhythm_episodes
+     (patient_id, stream_id, kind, start_index, started_at, ended_at, signal_usable, max_rr_ms,
+      extreme_per_min)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     ON CONFLICT (patient_id, stream_id, kind, start_index, started_at) DO UPDATE SET
+       ended_at = excluded.ended_at, signal_usable = excluded.signal_usable,
+       max_rr_ms = excluded.max_rr_ms, extreme_per_min = excluded.extreme_per_min";
+
+/// Upserts a quality run keyed by `(patient_id, stream_id, started_at)`. Binds: patient,
+/// stream, quality label, started_at, ended_at.
+pub(crate) const UPSERT_QUALITY_RUN_SQL: &str = "INSERT INTO ecg_quality_runs
+     (patient_id, stream_id, quality, started_at, ended_at) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (patient_id, stream_id, started_at) DO UPDATE SET
+       quality = excluded.quality, ended_at = excluded.ended_at";
+
+/// Upserts a checkpoint, keeping the stored analysis state when the new one carries none.
+/// Binds: patient, stream, next_index, last_beat_index, updated_at, state_index, state_at,
+/// state.
+pub(crate) const UPSERT_CHECKPOINT_SQL: &str = "INSERT INTO dsp_checkpoints
+     (patient_id, stream_id, next_index, last_beat_index, updated_at, state_index, state_at, state)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     ON CONFLICT (patient_id, stream_id) DO UPDATE SET
+       next_index = excluded.next_index, last_beat_index = excluded.last_beat_index,
+       updated_at = excluded.updated_at,
+       state_index = COALESCE(excluded.state_index, dsp_checkpoints.state_index),
+       state_at = COALESCE(excluded.state_at, dsp_checkpoints.state_at),
+       state = COALESCE(excluded.state, dsp_checkpoints.state)";
+
+/// Reads every checkpoint: `(patient, stream, next_index, last_beat_index, updated_at,
+/// state_index, state_at, state)` rows.
+pub(crate) const CHECKPOINTS_SQL: &str = "SELECT patient_id, stream_id, next_index,
+     last_beat_index, updated_at, state_index, state_at, state FROM dsp_checkpoints";
+
+/// Builds a checkpoint from the columns of [`CHECKPOINTS_SQL`] (times already decoded); both
+/// backends read the same query.
+pub(crate) fn checkpoint_from_row(
+    patient_id: String,
+    stream_id: i64,
+    next_index: i64,
+    last_beat_index: Option<i64>,
+    updated_at: DateTime<Utc>,
+    (state_index, state_at, state): (Option<i64>, Option<DateTime<Utc>>, Option<Vec<u8>>),
+) -> Result<Checkpoint, StorageError> {
+    use crate::sinks::timescale::to_u64;
+    let state = match (state_index, state_at, state) {
+        (Some(index), Some(at), Some(bytes)) => Some(AnalysisState {
+            index: to_u64(index, "sample index")?,
+            at,
+            bytes,
+        }),
+        _ => None,
+    };
+    Ok(Checkpoint {
+        patient_id,
+        stream_id: stream_id as u64,
+        next_index: to_u64(next_index, "sample index")?,
+        last_beat_index: last_beat_index
+            .map(|i| to_u64(i, "sample index"))
+            .transpose()?,
+        updated_at,
+        state,
+    })
+}
+
+/// Columns of [`EPISODES_SQL`], times already decoded by the backend.
+pub(crate) type EpisodeColumns = (
+    String,
+    i64,
+    String,
+    i64,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    bool,
+    Option<f64>,
+    Option<f64>,
+);
+
+pub(crate) fn episode_from_columns(c: EpisodeColumns) -> Result<EpisodeRecord, StorageError> {
+    use crate::sinks::timescale::to_u64;
+    let (patient_id, stream, kind, start_index, started_at, ended_at, usable, max_rr, extreme) = c;
+    Ok(EpisodeRecord {
+        patient_id,
+        stream_id: stream as u64,
+        kind: EpisodeKind::parse(&kind)?,
+        start_index: to_u64(start_index, "sample index")?,
+        started_at,
+        ended_at,
+        signal_usable: usable,
+        max_rr_ms: max_rr,
+        extreme_per_min: extreme,
+    })
+}
+
+/// Columns of [`QUALITY_RUNS_SQL`], times already decoded by the backend.
+pub(crate) fn quality_run_from_columns(
+    (patient_id, stream, quality, started_at, ended_at): (
+        String,
+        i64,
+        String,
+        DateTime<Utc>,
+        DateTime<Utc>,
+    ),
+) -> Result<QualityRunRecord, StorageError> {
+    Ok(QualityRunRecord {
+        patient_id,
+        stream_id: stream as u64,
+        quality: parse_quality(&quality)?,
+        started_at,
+        ended_at,
+    })
+}
+
+/// A patient's episodes overlapping `[$2, $3)`, oldest first.
+pub(crate) const EPISODES_SQL: &str = "SELECT patient_id, stream_id, kind, start_index,
+     started_at, ended_at, signal_usable, max_rr_ms, extreme_per_min FROM rhythm_episodes
+     WHERE patient_id = $1 AND started_at < $3 AND (ended_at IS NULL OR ended_at > $2)
+     ORDER BY started_at, kind";
+
+/// A patient's quality runs overlapping `[$2, $3)`, oldest first.
+pub(crate) const QUALITY_RUNS_SQL: &str = "SELECT patient_id, stream_id, quality, started_at,
+     ended_at FROM ecg_quality_runs
+     WHERE patient_id = $1 AND started_at < $3 AND ended_at > $2 ORDER BY started_at";
 
 /// A series a trend can be drawn from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -519,6 +762,22 @@ pub trait Storage: Clone + Send + Sync + 'static {
 
     /// Stream checkpoints, to resume analysis after a restart.
     fn checkpoints(&self) -> impl Future<Output = Result<Vec<Checkpoint>, StorageError>> + Send;
+
+    /// A patient's rhythm episodes overlapping `[from, to)` (open ones included), oldest first.
+    fn rhythm_episodes(
+        &self,
+        patient: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<EpisodeRecord>, StorageError>> + Send;
+
+    /// A patient's signal-quality runs overlapping `[from, to)`, oldest first.
+    fn quality_runs(
+        &self,
+        patient: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<QualityRunRecord>, StorageError>> + Send;
 
     /// A patient's observations of one vital sign in `[from, to)`, oldest first.
     fn observations(
