@@ -56,6 +56,23 @@ pub struct Config {
     /// The HTTP edge (REST, WebSocket, dashboard).
     #[serde(default)]
     pub http: HttpListenConfig,
+    /// Who is woken, and how. Absent: alerts reach the dashboards only, and the watchdog pages
+    /// because no notifier beats.
+    #[serde(default)]
+    pub notify: Option<NotifyConfig>,
+}
+
+/// Paging: the on-call network and rota decide whom, a signed webhook (a phone-call or pager
+/// service) carries it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// The on-call network and rota (format: `fixtures/oncall/setagaya-network.toml`). Its doctor
+    /// ids are registry user ids: the doctor an alert is routed to may open that patient.
+    pub rota_file: PathBuf,
+    /// The webhook receiver. Its secret may be left out here and given in
+    /// `MIMAMORI_WEBHOOK_SECRET` instead, so it stays out of configuration files.
+    pub webhook: crate::alerts::webhook::WebhookConfig,
 }
 
 impl Config {

@@ -10,15 +10,20 @@ use tokio::sync::mpsc;
 
 use crate::alerts::engine::PatientContext;
 use crate::alerts::feed::{self, AlertFeed};
+use crate::alerts::notify::{Notifier, OnCallRecipients};
 use crate::alerts::rules::{Overrides, RuleSet};
 use crate::alerts::service::{AlertCore, AlertHandle, Clock, ServiceConfig};
 use crate::alerts::store::{AlertStore, PgAlertStore, SqliteAlertStore};
-use crate::config::{Config, HttpListenConfig, MqttConfig, RetentionConfig};
+use crate::alerts::webhook::Webhook;
+use crate::config::{Config, HttpListenConfig, MqttConfig, NotifyConfig, RetentionConfig};
 use crate::hot_path::HotPath;
 use crate::http::audit::AuditLog;
 use crate::http::stored::StoredData;
 use crate::http::{AppState, HttpConfig};
 use crate::ingest::Committer;
+use crate::oncall::coverage::CoverageConfig;
+use crate::oncall::rota::RotaFile;
+use crate::oncall::route::OnCallResolver;
 use crate::registry::Directory;
 use crate::sinks::live_feed::LiveFeed;
 use crate::sources::mqtt::BrokerLiveness;
@@ -158,6 +163,13 @@ async fn serve_with<S: Storage, A: AlertStore + Clone + 'static>(
         .context("while replaying observations into the alert engine")?;
     tracing::info!(replayed, "Alert engine caught up with stored observations.");
     let alerts = AlertHandle::spawn(core, Clock::system(), &alert_config);
+    let notifier_task = match &config.notify {
+        Some(notify) => Some(start_notifier(notify, alerts.clone())?),
+        None => {
+            tracing::warn!("No [notify] section: alerts reach the dashboards only.");
+            None
+        }
+    };
     let (alert_feed, alert_inputs) = AlertFeed::channel(feed::DEFAULT_CAPACITY);
     let alert_feed_task = tokio::spawn(feed::run(alert_inputs, alerts.clone(), directory.clone()));
 
@@ -195,6 +207,7 @@ async fn serve_with<S: Storage, A: AlertStore + Clone + 'static>(
         alert_store.clone(),
         services.telemetry.clone(),
         broker,
+        notifier_task.clone(),
     ));
 
     let data = StoredData::start(
@@ -224,6 +237,9 @@ async fn serve_with<S: Storage, A: AlertStore + Clone + 'static>(
     heartbeat_task.abort();
     alert_feed_task.abort();
     http_task.abort();
+    if let Some(task) = notifier_task {
+        task.abort();
+    }
     Ok(())
 }
 
@@ -242,11 +258,53 @@ fn patient_context(patient: &crate::storage::Patient) -> PatientContext {
     }
 }
 
+/// Starts the notifier: the rota decides whom, the signed webhook carries it.
+fn start_notifier(config: &NotifyConfig, alerts: AlertHandle) -> anyhow::Result<NotifierTask> {
+    let (network, rota) = RotaFile::load(&config.rota_file)?
+        .build()
+        .with_context(|| format!("while checking {}", config.rota_file.display()))?;
+    let routing = OnCallRecipients::new(OnCallResolver::new(
+        CoverageConfig::default(),
+        network,
+        rota,
+    ));
+    let mut webhook = config.webhook.clone();
+    if webhook.secret.is_empty() {
+        webhook.secret = std::env::var("MIMAMORI_WEBHOOK_SECRET").unwrap_or_default();
+    }
+    anyhow::ensure!(
+        !webhook.secret.is_empty(),
+        "notify.webhook.secret or MIMAMORI_WEBHOOK_SECRET must be set: receivers verify the signature"
+    );
+    let webhook = Webhook::new(webhook).context("while building the webhook client")?;
+    let task = tokio::spawn(Notifier::new(routing, webhook, alerts).run());
+    Ok(NotifierTask(std::sync::Arc::new(task)))
+}
+
+/// The running notifier, shared with the heartbeat writer (it beats while the task lives).
+#[derive(Clone, Debug)]
+struct NotifierTask(std::sync::Arc<tokio::task::JoinHandle<()>>);
+
+impl NotifierTask {
+    fn alive(&self) -> bool {
+        !self.0.is_finished()
+    }
+
+    fn abort(&self) {
+        self.0.abort();
+    }
+}
+
 /// Writes the heartbeats the watchdog reads: `ingest` unless a commit has been stuck for a
 /// minute (an idle programme at night is not a silent ingest), `broker_subscription` while the
-/// broker answers (keep-alive pings every 15 s). No notifier runs until webhook receivers are
-/// configured, so none beats for it and the watchdog says so.
-async fn write_heartbeats<A: AlertStore>(store: A, telemetry: Telemetry, broker: BrokerLiveness) {
+/// broker answers (keep-alive pings every 15 s), `notifier` while its task runs (none runs
+/// without a `[notify]` section, and the watchdog then says so).
+async fn write_heartbeats<A: AlertStore>(
+    store: A,
+    telemetry: Telemetry,
+    broker: BrokerLiveness,
+    notifier: Option<NotifierTask>,
+) {
     const STUCK: Duration = Duration::from_secs(60);
     let mut tick = tokio::time::interval(Duration::from_secs(30));
     loop {
@@ -254,9 +312,11 @@ async fn write_heartbeats<A: AlertStore>(store: A, telemetry: Telemetry, broker:
         let now = Utc::now();
         let ingest_alive = telemetry.committing_for().is_none_or(|d| d < STUCK);
         let broker_alive = broker.silent_for().is_some_and(|d| d < STUCK);
+        let notifier_alive = notifier.as_ref().is_some_and(NotifierTask::alive);
         for component in [
             ingest_alive.then_some("ingest"),
             broker_alive.then_some("broker_subscription"),
+            notifier_alive.then_some("notifier"),
         ]
         .into_iter()
         .flatten()

@@ -148,6 +148,7 @@ impl WhoToNotify for CareTeam {
         vec![Recipient {
             role: "on_call_doctor".into(),
             name: "dr-sato".into(),
+            user_id: Some("d-sato".into()),
         }]
     }
 }

@@ -121,6 +121,10 @@ pub struct Alert {
     pub snoozed_until: Option<DateTime<Utc>>,
     /// Number of transitions so far.
     pub transitions: u32,
+    /// The person the current escalation level notifies (a registry user id): they may open the
+    /// patient's record while the alert is open.
+    #[serde(default)]
+    pub routed_to: Option<String>,
 }
 
 impl Alert {
@@ -289,6 +293,7 @@ impl Lifecycle {
                     escalate_at: self.delays.of(*priority).map(|d| signal.at + d),
                     snoozed_until: None,
                     transitions: 0,
+                    routed_to: None,
                 };
                 self.alerts.insert(new_id, alert);
                 self.open.insert(open_key, new_id);
@@ -358,6 +363,33 @@ impl Lifecycle {
             // Later confirmations (another tier, a second dashboard) change no state.
             _ => Ok(None),
         }
+    }
+
+    /// The notifier routed the alert to `to` (a registry user id). Recorded as a transition to
+    /// the same state, because it grants that person access to the patient.
+    pub fn route(
+        &mut self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        to: &str,
+    ) -> Result<Option<Transition>, LifecycleError> {
+        let alert = self
+            .alerts
+            .get_mut(&id)
+            .ok_or(LifecycleError::UnknownAlert(id))?;
+        if alert.routed_to.as_deref() == Some(to) || !alert.is_open() {
+            return Ok(None);
+        }
+        alert.routed_to = Some(to.to_owned());
+        let state = alert.state;
+        Ok(Some(self.record(
+            id,
+            at,
+            Some(state),
+            state,
+            Actor::System,
+            format!("routed to {to}"),
+        )))
     }
 
     /// A staff member takes responsibility.

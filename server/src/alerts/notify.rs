@@ -30,6 +30,9 @@ pub struct Recipient {
     pub role: String,
     /// Display name.
     pub name: String,
+    /// The person's registry user id, when the recipient is a person (the rota's doctor ids are
+    /// registry user ids); they get access to the patient while the alert is open.
+    pub user_id: Option<String>,
 }
 
 /// The hook an alert asks "who should be notified now": the on-call routing implements it.
@@ -61,6 +64,7 @@ impl<R: AlertRouting> WhoToNotify for OnCallRecipients<R> {
                 .map(|r| Recipient {
                     role: r.into(),
                     name: r.into(),
+                    user_id: None,
                 })
                 .collect();
         }
@@ -83,6 +87,7 @@ impl<R: AlertRouting> WhoToNotify for OnCallRecipients<R> {
                 vec![Recipient {
                     role: format!("{:?}", r.role),
                     name: r.name.clone(),
+                    user_id: r.doctor_id.as_ref().map(ToString::to_string),
                 }]
             })
             .unwrap_or_default()
@@ -169,6 +174,11 @@ async fn deliver<W: WhoToNotify, C: Channel>(
     event: AlertEvent,
 ) {
     let recipients = who.recipients(&event.alert);
+    if let Some(person) = recipients.iter().find_map(|r| r.user_id.as_deref())
+        && let Err(error) = alerts.routed(event.alert.id, person).await
+    {
+        tracing::error!(alert_id = %event.alert.id, %error, "Could not record whom the alert was routed to.");
+    }
     let outcome = if recipients.is_empty() {
         Err(DeliveryError::Exhausted {
             attempts: 0,

@@ -232,6 +232,17 @@ impl<S: AlertStore> AlertCore<S> {
         self.persist(t, false).await
     }
 
+    /// The notifier routed the alert to a person.
+    pub async fn routed(
+        &mut self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        to: &str,
+    ) -> Result<Vec<Transition>, ServiceError> {
+        let t: Vec<_> = self.lifecycle.route(id, at, to)?.into_iter().collect();
+        self.persist(t, false).await
+    }
+
     /// A staff member acknowledges.
     pub async fn acknowledge(
         &mut self,
@@ -356,6 +367,11 @@ enum Command {
         String,
         oneshot::Sender<Result<Vec<Transition>, ServiceError>>,
     ),
+    Routed(
+        Uuid,
+        String,
+        oneshot::Sender<Result<Vec<Transition>, ServiceError>>,
+    ),
     Act {
         id: Uuid,
         action: StaffAction,
@@ -378,6 +394,7 @@ impl std::fmt::Debug for Command {
             Self::Observe(..) => "Observe",
             Self::Notified(..) => "Notified",
             Self::Acknowledge(..) => "Acknowledge",
+            Self::Routed(..) => "Routed",
             Self::Act { .. } => "Act",
         })
     }
@@ -421,6 +438,12 @@ impl AlertHandle {
     pub async fn acknowledge(&self, id: Uuid, user: &str) -> Result<Vec<Transition>, ServiceError> {
         let user = user.to_owned();
         self.call(|tx| Command::Acknowledge(id, user, tx)).await
+    }
+
+    /// The notifier routed the alert to a person (registry user id).
+    pub async fn routed(&self, id: Uuid, to: &str) -> Result<Vec<Transition>, ServiceError> {
+        let to = to.to_owned();
+        self.call(|tx| Command::Routed(id, to, tx)).await
     }
 
     /// A staff member acknowledges, escalates or resolves, with a note.
@@ -473,6 +496,7 @@ async fn run<S: AlertStore>(
                     Command::Observe(input, reply) => reply.send(core.observe(&input).await),
                     Command::Notified(id, who, reply) => reply.send(core.notified(id, now, &who).await),
                     Command::Acknowledge(id, who, reply) => reply.send(core.acknowledge(id, now, &who).await),
+                    Command::Routed(id, to, reply) => reply.send(core.routed(id, now, &to).await),
                     Command::Act { id, action, user, note, reply } => reply.send(core.act(id, action, now, &user, &note).await),
                 };
             }

@@ -29,6 +29,7 @@ pub struct WebhookConfig {
     /// URL we POST to.
     pub endpoint: String,
     /// Shared secret for the signature (from the environment in deployment, never logged).
+    #[serde(default)]
     pub secret: String,
     /// Attempts before the delivery is declared failed.
     #[serde(default = "default_max_attempts")]

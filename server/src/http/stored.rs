@@ -735,9 +735,7 @@ fn to_api_alert(m: &Mirrored) -> Alert {
         rule: a.key.clone(),
         message: a.detail.clone(),
         raised_at: a.raised_at,
-        // Routing to a named on-call doctor is the notifier's; until it records whom it reached,
-        // access comes through care teams and break-glass.
-        routed_to: None,
+        routed_to: a.routed_to.clone().map(UserId),
         transitions: m
             .transitions
             .iter()
