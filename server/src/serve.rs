@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use crate::config::{Config, HttpListenConfig, MqttConfig, RetentionConfig};
 use crate::hot_path::HotPath;
 use crate::ingest::Committer;
+use crate::sinks::gateway_config;
 use crate::sinks::live_feed::LiveFeed;
 use crate::sources::{embedded_broker, mqtt};
 use crate::storage::{self, Storage};
@@ -110,6 +111,8 @@ async fn serve_with<S: Storage>(
     );
     let (acker, source) =
         mqtt::connect(mqtt::options(&mqtt_config).context("while configuring MQTT")?);
+    let gateway_config_task =
+        gateway_config::spawn(store.clone(), acker.clone(), &config.gateway_config);
     let committer = Committer::new(
         store.clone(),
         config.ingest.clone(),
@@ -141,6 +144,7 @@ async fn serve_with<S: Storage>(
     let _ = source_task.await;
     let _ = committer_task.await;
     retention_task.abort();
+    gateway_config_task.abort();
     if let Some(task) = http_task {
         task.abort();
     }

@@ -183,7 +183,9 @@ mod tests {
         );
         assert!(vital_input(&record(VitalSign::DiastolicBp, 80.0)).is_none());
         assert!(matches!(
-            vital_input(&record(VitalSign::HeartRate, 120.0)).unwrap().observation,
+            vital_input(&record(VitalSign::HeartRate, 120.0))
+                .unwrap()
+                .observation,
             Observation::Vital {
                 measure: Measure::PulseRate,
                 ..

@@ -19,10 +19,10 @@ use sqlx::{Row, Sqlite, Transaction};
 use super::timescale::{bucket_width_s, count_batch, parse_vital, to_i64, to_u64};
 use crate::storage::{
     BeatRecord, Checkpoint, Clinic, CommitOutcome, Content, DerivedBatch, Device, EcgRecord,
-    Gateway, GatewayStats, IngestBatch, IngestMessage, Loan, LoanRecord, ObservationRecord,
-    Patient, RetentionReport, SEQUENCES_ABOVE_WATERMARKS_SQL, Series, Storage, StorageError,
-    StoredWatermark, TrendPoint, WATERMARKS_SQL, assemble_gateway_stats, assemble_watermarks,
-    ecg_codec,
+    GATEWAY_ALLOW_LISTS_SQL, Gateway, GatewayAllowList, GatewayStats, IngestBatch, IngestMessage,
+    Loan, LoanRecord, ObservationRecord, Patient, RetentionReport, SEQUENCES_ABOVE_WATERMARKS_SQL,
+    Series, Storage, StorageError, StoredWatermark, TrendPoint, WATERMARKS_SQL,
+    assemble_allow_lists, assemble_gateway_stats, assemble_watermarks, ecg_codec,
 };
 
 const MEDICAL_TABLES: [(&str, &str); 4] = [
@@ -222,6 +222,17 @@ impl Storage for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn gateway_allow_lists(
+        &self,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<GatewayAllowList>, StorageError> {
+        let rows = sqlx::query_as(GATEWAY_ALLOW_LISTS_SQL)
+            .bind(us(at))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(assemble_allow_lists(rows))
     }
 
     async fn store_derived(&self, batch: &DerivedBatch) -> Result<(), StorageError> {

@@ -14,10 +14,10 @@ use sqlx::{Postgres, Row, Transaction};
 
 use crate::storage::{
     BeatRecord, Checkpoint, Clinic, CommitOutcome, Content, DerivedBatch, Device, EcgRecord,
-    Gateway, GatewayStats, IngestBatch, Loan, LoanRecord, ObservationRecord, Patient,
-    RetentionReport, SEQUENCES_ABOVE_WATERMARKS_SQL, Series, Storage, StorageError,
-    StoredWatermark, TrendPoint, WATERMARKS_SQL, assemble_gateway_stats, assemble_watermarks,
-    ecg_codec,
+    GATEWAY_ALLOW_LISTS_SQL, Gateway, GatewayAllowList, GatewayStats, IngestBatch, Loan,
+    LoanRecord, ObservationRecord, Patient, RetentionReport, SEQUENCES_ABOVE_WATERMARKS_SQL,
+    Series, Storage, StorageError, StoredWatermark, TrendPoint, WATERMARKS_SQL,
+    assemble_allow_lists, assemble_gateway_stats, assemble_watermarks, ecg_codec,
 };
 
 /// Tables that are part of the medical record (5-year floor) and their time column.
@@ -268,6 +268,17 @@ impl Storage for TimescaleStore {
                 })
             })
             .collect()
+    }
+
+    async fn gateway_allow_lists(
+        &self,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<GatewayAllowList>, StorageError> {
+        let rows = sqlx::query_as(GATEWAY_ALLOW_LISTS_SQL)
+            .bind(at)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(assemble_allow_lists(rows))
     }
 
     async fn store_derived(&self, batch: &DerivedBatch) -> Result<(), StorageError> {
