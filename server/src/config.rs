@@ -472,6 +472,16 @@ mod tests {
     }
 
     #[test]
+    fn gateway_config_refresh_defaults_to_30_s_and_refuses_zero() {
+        assert_eq!(Config::parse("").unwrap().gateway_config.refresh_s, 30);
+        let err = Config::parse("[gateway_config]\nrefresh_s = 0\n").unwrap_err();
+        assert!(
+            err.to_string().contains("gateway_config.refresh_s"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn example_file_is_valid() {
         let config = Config::parse(include_str!("../mimamori-server.example.toml")).unwrap();
         assert_eq!(config.mqtt.unwrap().port, 8883);

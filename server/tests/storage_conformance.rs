@@ -136,7 +136,7 @@ async fn allow_lists_follow_loans_and_consent<S: Storage>(store: &S) {
                 device_user: None,
             },
         ],
-        "both loans of p-0001, ordered by device id"
+        "both loans of p-0001, ordered by model"
     );
     assert_eq!(devices_of(&lists, "gw-p0002").len(), 1);
     assert!(

@@ -237,15 +237,15 @@ pub struct GatewayAllowList {
     /// `gateways.id` as stored (the publisher checks it is a valid MQTT gateway id).
     pub gateway_id: String,
     pub patient_id: Option<PatientId>,
-    /// Ordered by device id.
+    /// Ordered by model, serial and BLE address.
     pub devices: Vec<AllowedDevice>,
 }
 
 /// Every registered gateway with its allowed devices at `$1` (the backend's time type), one row
 /// per device, or one row with NULL device columns for a gateway that has none:
-/// `(gateway_id, patient_id, device_id, model, serial, ble_address, device_user)`.
+/// `(gateway_id, patient_id, model, serial, ble_address, device_user)`.
 pub(crate) const GATEWAY_ALLOW_LISTS_SQL: &str =
-    "SELECT g.id, g.patient_id, d.id, d.model, d.serial, d.ble_address,
+    "SELECT g.id, g.patient_id, d.model, d.serial, d.ble_address,
             CAST(l.device_user AS BIGINT)
      FROM gateways g
      LEFT JOIN patients p ON p.id = g.patient_id
@@ -263,42 +263,39 @@ pub(crate) type AllowListRow = (
     Option<String>,
     Option<String>,
     Option<String>,
-    Option<String>,
     Option<i64>,
 );
 
 /// Groups the rows of [`GATEWAY_ALLOW_LISTS_SQL`] per gateway; both backends read that query.
-/// Sorted here too, so both backends give the same order whatever their collation.
+/// Devices are sorted here, so both backends give the same order whatever their collation.
 pub(crate) fn assemble_allow_lists(rows: Vec<AllowListRow>) -> Vec<GatewayAllowList> {
-    let mut lists: std::collections::BTreeMap<
-        String,
-        (Option<PatientId>, Vec<(String, AllowedDevice)>),
-    > = std::collections::BTreeMap::new();
-    for (gateway_id, patient_id, device_id, model, serial, ble_address, device_user) in rows {
-        let entry = lists
-            .entry(gateway_id)
-            .or_insert_with(|| (patient_id, Vec::new()));
-        if let (Some(device_id), Some(model)) = (device_id, model) {
-            entry.1.push((
-                device_id,
-                AllowedDevice {
-                    model,
-                    serial,
-                    ble_address,
-                    device_user: device_user.and_then(|u| u8::try_from(u).ok()),
-                },
-            ));
+    let mut lists: std::collections::BTreeMap<String, GatewayAllowList> =
+        std::collections::BTreeMap::new();
+    for (gateway_id, patient_id, model, serial, ble_address, device_user) in rows {
+        let list = lists
+            .entry(gateway_id.clone())
+            .or_insert_with(|| GatewayAllowList {
+                gateway_id,
+                patient_id,
+                devices: Vec::new(),
+            });
+        // `devices.model` is NOT NULL: no model means the gateway has no device.
+        if let Some(model) = model {
+            list.devices.push(AllowedDevice {
+                model,
+                serial,
+                ble_address,
+                device_user: device_user.and_then(|u| u8::try_from(u).ok()),
+            });
         }
     }
     lists
-        .into_iter()
-        .map(|(gateway_id, (patient_id, mut devices))| {
-            devices.sort_by(|a, b| a.0.cmp(&b.0));
-            GatewayAllowList {
-                gateway_id,
-                patient_id,
-                devices: devices.into_iter().map(|(_, d)| d).collect(),
-            }
+        .into_values()
+        .map(|mut list| {
+            list.devices.sort_by(|a, b| {
+                (&a.model, &a.serial, &a.ble_address).cmp(&(&b.model, &b.serial, &b.ble_address))
+            });
+            list
         })
         .collect()
 }
