@@ -175,6 +175,7 @@ async fn main() {
         eprintln!("--chunk-ms must be a positive multiple of {MS_PER_SAMPLE} ms");
         std::process::exit(2);
     }
+    check_open_files(args.patients);
     let command_line = std::env::args()
         .skip(1)
         .filter(|a| a != "--bench")
@@ -204,9 +205,11 @@ async fn main() {
         make_durable(&stack).await;
     }
     seed(&stack, args.patients).await;
-    let credentials: Vec<_> = (0..args.patients)
-        .map(|p| stack.mosquitto.add_gateway(&gateway_name(p)).unwrap())
-        .collect();
+    let names: Vec<String> = (0..args.patients).map(gateway_name).collect();
+    let credentials = stack
+        .mosquitto
+        .add_gateways(&names)
+        .expect("gateway accounts");
     let mut server = stack.spawn_server_ready().await;
     let server_pid = server.id();
     let broker_pid: Option<u32> = std::fs::read_to_string(stack.mosquitto.dir().join("broker.pid"))
@@ -401,6 +404,46 @@ async fn main() {
     }
     server.kill().unwrap();
     let _ = server.wait();
+    if acked < expected {
+        keep_logs(&stack);
+    }
+}
+
+/// Copies the server's and the broker's logs out of the scratch directories removed at exit.
+fn keep_logs(stack: &Stack) {
+    let kept = std::env::temp_dir().join(format!("ingest_load-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&kept);
+    for (from, name) in [
+        (stack.dir.path().join("server.log"), "server.log"),
+        (stack.mosquitto.dir().join("mosquitto.log"), "mosquitto.log"),
+    ] {
+        let _ = std::fs::copy(from, kept.join(name));
+    }
+    println!("logs kept in:           {}", kept.display());
+}
+
+/// Each home is a connection in this process and another in Mosquitto, which inherits this
+/// process's limit: refuse to start rather than fail half-way through connecting.
+fn check_open_files(patients: u32) {
+    let needed = u64::from(patients) + 256;
+    let soft: Option<u64> = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            limits
+                .lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse().ok())
+        });
+    if let Some(soft) = soft
+        && soft < needed
+    {
+        eprintln!(
+            "open-file limit {soft} is too low for {patients} homes: run `ulimit -n {}` first",
+            needed.next_power_of_two()
+        );
+        std::process::exit(2);
+    }
 }
 
 fn gateway_name(p: u32) -> String {
