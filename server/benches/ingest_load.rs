@@ -31,6 +31,9 @@
 //! # Chunk duration: repeat a raised real-time run of 1,000 homes with --chunk-ms 200 and 1000.
 //! ```
 //!
+//! Each home holds a connection here and one in Mosquitto (which inherits this process's limits):
+//! the run refuses to start when `ulimit -n` is below homes + 256.
+//!
 //! `--duration` is seconds of device time per home; at `--speed max` the run ends when every
 //! message is acknowledged. A gateway that waits `--stall-timeout-s` for an acknowledgement that
 //! never comes gives up, and the run says how much was left unacknowledged instead of waiting for
