@@ -56,6 +56,9 @@ pub struct Config {
     /// The HTTP edge (REST, WebSocket, dashboard).
     #[serde(default)]
     pub http: HttpListenConfig,
+    /// The device allow-lists published to the gateways (`down/config`).
+    #[serde(default)]
+    pub gateway_config: GatewayConfigPublishing,
     /// Who is woken, and how. Absent: alerts reach the dashboards only, and the watchdog pages
     /// because no notifier beats.
     #[serde(default)]
@@ -134,6 +137,13 @@ impl Config {
                 "hot_path.workers",
                 "0".into(),
                 "must be at least 1",
+            ));
+        }
+        if self.gateway_config.refresh_s == 0 {
+            return Err(invalid(
+                "gateway_config.refresh_s",
+                "0".into(),
+                "must be at least 1 s",
             ));
         }
         self.retention.check()?;
@@ -307,6 +317,35 @@ const fn default_max_age_days() -> i64 {
     30
 }
 
+/// The device allow-lists the server publishes to each gateway, retained, on its `down/config`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfigPublishing {
+    /// How often the loan registry is re-read, in seconds. Only gateways whose list changed are
+    /// published again, so an ended loan or a withdrawn consent reaches the home within this time.
+    #[serde(default = "default_gateway_config_refresh_s")]
+    pub refresh_s: u64,
+}
+
+impl Default for GatewayConfigPublishing {
+    fn default() -> Self {
+        Self {
+            refresh_s: default_gateway_config_refresh_s(),
+        }
+    }
+}
+
+impl GatewayConfigPublishing {
+    /// [`Self::refresh_s`] as a duration.
+    pub fn refresh(&self) -> Duration {
+        Duration::from_secs(self.refresh_s)
+    }
+}
+
+const fn default_gateway_config_refresh_s() -> u64 {
+    30
+}
+
 /// The per-patient real-time analysis.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -447,6 +486,16 @@ mod tests {
         assert!(err.to_string().contains("5 years"), "{err}");
         let err = Config::parse("[retention]\nother_record_days = 365\n").unwrap_err();
         assert!(err.to_string().contains("3 years"), "{err}");
+    }
+
+    #[test]
+    fn gateway_config_refresh_defaults_to_30_s_and_refuses_zero() {
+        assert_eq!(Config::parse("").unwrap().gateway_config.refresh_s, 30);
+        let err = Config::parse("[gateway_config]\nrefresh_s = 0\n").unwrap_err();
+        assert!(
+            err.to_string().contains("gateway_config.refresh_s"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -25,6 +25,7 @@ use crate::oncall::coverage::CoverageConfig;
 use crate::oncall::rota::RotaFile;
 use crate::oncall::route::OnCallResolver;
 use crate::registry::Directory;
+use crate::sinks::gateway_config;
 use crate::sinks::live_feed::LiveFeed;
 use crate::sources::mqtt::BrokerLiveness;
 use crate::sources::{embedded_broker, mqtt};
@@ -187,6 +188,8 @@ async fn serve_with<S: Storage, A: AlertStore + Clone + 'static>(
     );
     let (acker, source) =
         mqtt::connect(mqtt::options(&mqtt_config).context("while configuring MQTT")?);
+    let gateway_config_task =
+        gateway_config::spawn(store.clone(), acker.clone(), &config.gateway_config);
     let committer = Committer::new(
         store.clone(),
         config.ingest.clone(),
@@ -235,6 +238,7 @@ async fn serve_with<S: Storage, A: AlertStore + Clone + 'static>(
     let _ = committer_task.await;
     retention_task.abort();
     heartbeat_task.abort();
+    gateway_config_task.abort();
     alert_feed_task.abort();
     http_task.abort();
     if let Some(task) = notifier_task {

@@ -195,6 +195,11 @@ async fn a_confirmed_delivery_moves_the_alert_to_notified() {
     let notified = events.recv().await.unwrap();
     assert_eq!(notified.transition.to, AlertState::Notified);
     assert_eq!(notified.alert.key, "systolic_low");
+    assert_eq!(
+        notified.alert.routed_to.as_deref(),
+        Some("d-sato"),
+        "the doctor reached may open the patient"
+    );
 }
 
 #[tokio::test]

@@ -11,11 +11,12 @@ use mimamori_server::registry::{Directory, RegistryFile};
 use mimamori_server::sinks::sqlite::SqliteStore;
 use mimamori_server::sinks::timescale::TimescaleStore;
 use mimamori_server::storage::{
-    AnalysisState, BeatRecord, Checkpoint, Content, DeadLetter, DerivedBatch, EcgRecord,
-    EpisodeKind, EpisodeRecord, HeartRateRecord, IngestBatch, IngestMessage, ObservationRecord,
-    PresenceRecord, QualityRunRecord, Series, Storage, Watermark,
+    AnalysisState, BeatRecord, Checkpoint, Content, DeadLetter, DerivedBatch, Device, EcgRecord,
+    EpisodeKind, EpisodeRecord, Gateway, GatewayAllowList, HeartRateRecord, IngestBatch,
+    IngestMessage, Loan, ObservationRecord, PresenceRecord, QualityRunRecord, Series, Storage,
+    Watermark,
 };
-use mimamori_wire::{Epoch, GatewayId, VitalSign};
+use mimamori_wire::{AllowedDevice, Epoch, GatewayId, VitalSign};
 
 const DEMO_REGISTRY: &str = include_str!("../../fixtures/registry/demo.toml");
 
@@ -75,6 +76,7 @@ fn ecg_record(first_sample_index: u64, samples: Vec<i16>) -> EcgRecord {
 async fn conformance<S: Storage>(store: &S, directory: &Directory) {
     store.migrate().await.expect("migrations apply twice");
     registry_round_trips(store, directory).await;
+    allow_lists_follow_loans_and_consent(store).await;
     ingest_is_stored_once_with_watermarks_and_counts(store).await;
     directory_and_dashboard_queries(store, directory).await;
     trend_returns_at_most_the_requested_points(store).await;
@@ -192,6 +194,126 @@ async fn directory_and_dashboard_queries<S: Storage>(store: &S, directory: &Dire
             .is_empty(),
         "nothing was lent then"
     );
+}
+
+/// Runs after the demo registry is seeded; leaves the demo loans as they were.
+async fn allow_lists_follow_loans_and_consent<S: Storage>(store: &S) {
+    let lists = store.gateway_allow_lists(t0()).await.unwrap();
+    let devices_of = |lists: &[GatewayAllowList], gateway: &str| {
+        lists
+            .iter()
+            .find(|l| l.gateway_id == gateway)
+            .unwrap_or_else(|| panic!("{gateway} listed"))
+            .devices
+            .clone()
+    };
+    assert_eq!(
+        lists
+            .iter()
+            .map(|l| l.gateway_id.as_str())
+            .collect::<Vec<_>>(),
+        ["gw-p0001", "gw-p0002", "gw-p0003"]
+    );
+    assert_eq!(lists[0].patient_id.as_deref(), Some("p-0001"));
+    assert_eq!(
+        devices_of(&lists, "gw-p0001"),
+        vec![
+            AllowedDevice {
+                model: "ble-blood-pressure".into(),
+                serial: Some("UA0001".into()),
+                ble_address: None,
+                device_user: Some(1),
+            },
+            AllowedDevice {
+                model: "checkme-pro".into(),
+                serial: Some("CP0001".into()),
+                ble_address: Some("AA:BB:CC:00:00:01".into()),
+                device_user: None,
+            },
+        ],
+        "both loans of p-0001, ordered by model"
+    );
+    assert_eq!(devices_of(&lists, "gw-p0002").len(), 1);
+    assert!(
+        devices_of(&lists, "gw-p0003").is_empty(),
+        "p-0003's device is lent but she has not consented"
+    );
+    // Before p-0002's consent and loan began, her gateway reads nothing.
+    let before = store
+        .gateway_allow_lists(Utc.with_ymd_and_hms(2026, 1, 20, 0, 0, 0).unwrap())
+        .await
+        .unwrap();
+    assert!(devices_of(&before, "gw-p0002").is_empty());
+
+    // A loan that ends and a consent that is withdrawn remove the device from then on.
+    store
+        .upsert_device(&Device {
+            id: "pc60fw:AA:BB:CC:00:00:99".into(),
+            model: "pc60fw".into(),
+            serial: None,
+            ble_address: Some("AA:BB:CC:00:00:99".into()),
+            area: "setagaya".into(),
+        })
+        .await
+        .unwrap();
+    let loan = store
+        .add_loan(&Loan {
+            device_id: "pc60fw:AA:BB:CC:00:00:99".into(),
+            patient_id: "p-0001".into(),
+            device_user: None,
+            lent_from: t0() - Duration::days(1),
+            lent_until: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        devices_of(&store.gateway_allow_lists(t0()).await.unwrap(), "gw-p0001").len(),
+        3
+    );
+    store.end_loan(loan, t0()).await.unwrap();
+    assert_eq!(
+        devices_of(
+            &store
+                .gateway_allow_lists(t0() - Duration::seconds(1))
+                .await
+                .unwrap(),
+            "gw-p0001"
+        )
+        .len(),
+        3,
+        "still lent a second before it ended"
+    );
+    assert_eq!(
+        devices_of(&store.gateway_allow_lists(t0()).await.unwrap(), "gw-p0001").len(),
+        2,
+        "a loan ends at lent_until"
+    );
+    let mut p2 = store
+        .patients()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.id == "p-0002")
+        .unwrap();
+    p2.consent_monitoring_withdrawn_at = Some(t0());
+    store.upsert_patient(&p2).await.unwrap();
+    assert!(
+        devices_of(&store.gateway_allow_lists(t0()).await.unwrap(), "gw-p0002").is_empty(),
+        "withdrawn consent empties the list"
+    );
+    p2.consent_monitoring_withdrawn_at = None;
+    store.upsert_patient(&p2).await.unwrap();
+
+    // A gateway serving no patient is listed with nothing to read.
+    store
+        .upsert_gateway(&Gateway {
+            id: "gw-spare".into(),
+            patient_id: None,
+            note: Some("on the shelf".into()),
+        })
+        .await
+        .unwrap();
+    assert!(devices_of(&store.gateway_allow_lists(t0()).await.unwrap(), "gw-spare").is_empty());
 }
 
 async fn ingest_is_stored_once_with_watermarks_and_counts<S: Storage>(store: &S) {

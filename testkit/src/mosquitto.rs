@@ -160,16 +160,49 @@ impl Mosquitto {
 
     /// Adds (or re-passwords) a user. Once this returns, the running broker accepts the login.
     pub fn add_user(&self, username: &str, password: &str) -> Result<Credentials> {
+        let credentials = Credentials {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        };
+        self.add_users(std::slice::from_ref(&credentials))?;
+        Ok(credentials)
+    }
+
+    /// Adds a user with a random password.
+    pub fn add_gateway(&self, username: &str) -> Result<Credentials> {
+        self.add_user(username, &random_token())
+    }
+
+    /// Adds many users with random passwords and reloads the broker once: one reload per user
+    /// re-reads a growing password file each time, which for hundreds of users takes longer than
+    /// a reload is given.
+    pub fn add_gateways<S: AsRef<str>>(&self, usernames: &[S]) -> Result<Vec<Credentials>> {
+        let users: Vec<Credentials> = usernames
+            .iter()
+            .map(|u| Credentials {
+                username: u.as_ref().to_owned(),
+                password: random_token(),
+            })
+            .collect();
+        self.add_users(&users)?;
+        Ok(users)
+    }
+
+    /// Writes `users` to the password file, then reloads the running broker once and waits until
+    /// it has.
+    fn add_users(&self, users: &[Credentials]) -> Result<()> {
         // A poisoned lock only means another add_user panicked; the file is still whole.
         let _serialised = self
             .users_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let credentials = Credentials {
-            username: username.to_owned(),
-            password: password.to_owned(),
+        for credentials in users {
+            self.write_user(credentials, false)?;
+        }
+        let added = match users {
+            [one] => format!("user {}", one.username),
+            _ => format!("{} users", users.len()),
         };
-        self.write_user(&credentials, false)?;
         if let Some(pid) = self.pid() {
             let reloads_before = self.log().matches(RELOAD_LOG_LINE).count();
             self.signal(pid, Signal::SIGHUP)?;
@@ -178,17 +211,12 @@ impl Mosquitto {
             })?;
             if reloaded.is_none() {
                 return Err(HarnessError::TimedOut {
-                    what: format!("mosquitto to reload its password file (user {username})"),
+                    what: format!("mosquitto to reload its password file ({added})"),
                     timeout: RELOAD_TIMEOUT,
                 });
             }
         }
-        Ok(credentials)
-    }
-
-    /// Adds a user with a random password.
-    pub fn add_gateway(&self, username: &str) -> Result<Credentials> {
-        self.add_user(username, &random_token())
+        Ok(())
     }
 
     /// The all-topics user the server logs in as.

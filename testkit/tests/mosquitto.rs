@@ -301,3 +301,26 @@ fn start_failure_reports_what_the_broker_said() {
         "log tail lacks the cause: {log_tail}"
     );
 }
+
+#[tokio::test]
+async fn gateways_added_in_one_batch_each_log_in_to_their_own_namespace() {
+    let broker = start_broker();
+    let names: Vec<String> = (0..40).map(|i| format!("gw-batch-{i}")).collect();
+    let accounts = broker.add_gateways(&names).expect("one reload for all");
+    assert_eq!(accounts.len(), names.len());
+    let mut backend = connect_backend(&broker, "server").await;
+    backend.subscribe("mimamori/v1/gw/+/#").await;
+    for account in [&accounts[0], &accounts[39]] {
+        let options = broker
+            .mqtt_options(&account.username, account, Transport::Plain)
+            .expect("options");
+        let mut gateway = Client::connect(options).await.expect("gateway connects");
+        let topic = format!("mimamori/v1/gw/{}/obs", account.username);
+        gateway.publish_acked(&topic, b"hello").await;
+        let received = backend
+            .next_publish(EXPECTED_WITHIN)
+            .await
+            .expect("backend receives");
+        assert_message(&received, &topic, b"hello");
+    }
+}

@@ -343,53 +343,45 @@ impl Lifecycle {
         at: DateTime<Utc>,
         receiver: &str,
     ) -> Result<Option<Transition>, LifecycleError> {
+        self.notified_to(id, at, receiver, None)
+    }
+
+    /// A receiver confirmed delivery meant for `person` (a registry user id), who may then open
+    /// the patient's record while the alert is open.
+    pub fn notified_to(
+        &mut self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        receiver: &str,
+        person: Option<&str>,
+    ) -> Result<Option<Transition>, LifecycleError> {
         let alert = self
             .alerts
-            .get(&id)
+            .get_mut(&id)
             .ok_or(LifecycleError::UnknownAlert(id))?;
         match alert.state {
             AlertState::Raised | AlertState::Escalated => {
                 let from = alert.state;
                 let level = alert.level;
+                if let Some(person) = person {
+                    alert.routed_to = Some(person.to_owned());
+                }
+                let note = match person {
+                    Some(person) => format!("level {level}, routed to {person}"),
+                    None => format!("level {level}"),
+                };
                 Ok(Some(self.record(
                     id,
                     at,
                     Some(from),
                     AlertState::Notified,
                     Actor::Receiver(receiver.to_owned()),
-                    format!("level {level}"),
+                    note,
                 )))
             }
             // Later confirmations (another tier, a second dashboard) change no state.
             _ => Ok(None),
         }
-    }
-
-    /// The notifier routed the alert to `to` (a registry user id). Recorded as a transition to
-    /// the same state, because it grants that person access to the patient.
-    pub fn route(
-        &mut self,
-        id: Uuid,
-        at: DateTime<Utc>,
-        to: &str,
-    ) -> Result<Option<Transition>, LifecycleError> {
-        let alert = self
-            .alerts
-            .get_mut(&id)
-            .ok_or(LifecycleError::UnknownAlert(id))?;
-        if alert.routed_to.as_deref() == Some(to) || !alert.is_open() {
-            return Ok(None);
-        }
-        alert.routed_to = Some(to.to_owned());
-        let state = alert.state;
-        Ok(Some(self.record(
-            id,
-            at,
-            Some(state),
-            state,
-            Actor::System,
-            format!("routed to {to}"),
-        )))
     }
 
     /// A staff member takes responsibility.

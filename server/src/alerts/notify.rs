@@ -174,11 +174,7 @@ async fn deliver<W: WhoToNotify, C: Channel>(
     event: AlertEvent,
 ) {
     let recipients = who.recipients(&event.alert);
-    if let Some(person) = recipients.iter().find_map(|r| r.user_id.as_deref())
-        && let Err(error) = alerts.routed(event.alert.id, person).await
-    {
-        tracing::error!(alert_id = %event.alert.id, %error, "Could not record whom the alert was routed to.");
-    }
+    let person = recipients.iter().find_map(|r| r.user_id.as_deref());
     let outcome = if recipients.is_empty() {
         Err(DeliveryError::Exhausted {
             attempts: 0,
@@ -190,7 +186,7 @@ async fn deliver<W: WhoToNotify, C: Channel>(
     let alert = &event.alert;
     let delivered = match outcome {
         Ok(()) => {
-            if let Err(error) = alerts.notified(alert.id, &channel.name()).await {
+            if let Err(error) = alerts.notified_to(alert.id, &channel.name(), person).await {
                 tracing::error!(alert_id = %alert.id, %error, "Could not record delivery.");
             }
             true

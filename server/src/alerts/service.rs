@@ -217,29 +217,19 @@ impl<S: AlertStore> AlertCore<S> {
             .await
     }
 
-    /// A receiver confirmed delivery.
+    /// A receiver confirmed delivery, meant for `person` when the recipient is one.
     pub async fn notified(
         &mut self,
         id: Uuid,
         at: DateTime<Utc>,
         receiver: &str,
+        person: Option<&str>,
     ) -> Result<Vec<Transition>, ServiceError> {
         let t: Vec<_> = self
             .lifecycle
-            .notified(id, at, receiver)?
+            .notified_to(id, at, receiver, person)?
             .into_iter()
             .collect();
-        self.persist(t, false).await
-    }
-
-    /// The notifier routed the alert to a person.
-    pub async fn routed(
-        &mut self,
-        id: Uuid,
-        at: DateTime<Utc>,
-        to: &str,
-    ) -> Result<Vec<Transition>, ServiceError> {
-        let t: Vec<_> = self.lifecycle.route(id, at, to)?.into_iter().collect();
         self.persist(t, false).await
     }
 
@@ -360,14 +350,10 @@ enum Command {
     Notified(
         Uuid,
         String,
+        Option<String>,
         oneshot::Sender<Result<Vec<Transition>, ServiceError>>,
     ),
     Acknowledge(
-        Uuid,
-        String,
-        oneshot::Sender<Result<Vec<Transition>, ServiceError>>,
-    ),
-    Routed(
         Uuid,
         String,
         oneshot::Sender<Result<Vec<Transition>, ServiceError>>,
@@ -394,7 +380,6 @@ impl std::fmt::Debug for Command {
             Self::Observe(..) => "Observe",
             Self::Notified(..) => "Notified",
             Self::Acknowledge(..) => "Acknowledge",
-            Self::Routed(..) => "Routed",
             Self::Act { .. } => "Act",
         })
     }
@@ -430,20 +415,26 @@ impl AlertHandle {
         id: Uuid,
         receiver: &str,
     ) -> Result<Vec<Transition>, ServiceError> {
-        let receiver = receiver.to_owned();
-        self.call(|tx| Command::Notified(id, receiver, tx)).await
+        self.notified_to(id, receiver, None).await
+    }
+
+    /// A receiver confirmed delivery meant for `person` (registry user id), who may then open
+    /// the patient's record while the alert is open.
+    pub async fn notified_to(
+        &self,
+        id: Uuid,
+        receiver: &str,
+        person: Option<&str>,
+    ) -> Result<Vec<Transition>, ServiceError> {
+        let (receiver, person) = (receiver.to_owned(), person.map(str::to_owned));
+        self.call(|tx| Command::Notified(id, receiver, person, tx))
+            .await
     }
 
     /// A staff member acknowledges.
     pub async fn acknowledge(&self, id: Uuid, user: &str) -> Result<Vec<Transition>, ServiceError> {
         let user = user.to_owned();
         self.call(|tx| Command::Acknowledge(id, user, tx)).await
-    }
-
-    /// The notifier routed the alert to a person (registry user id).
-    pub async fn routed(&self, id: Uuid, to: &str) -> Result<Vec<Transition>, ServiceError> {
-        let to = to.to_owned();
-        self.call(|tx| Command::Routed(id, to, tx)).await
     }
 
     /// A staff member acknowledges, escalates or resolves, with a note.
@@ -494,9 +485,8 @@ async fn run<S: AlertStore>(
                 // The caller may have gone; the change is persisted either way.
                 let _ = match command {
                     Command::Observe(input, reply) => reply.send(core.observe(&input).await),
-                    Command::Notified(id, who, reply) => reply.send(core.notified(id, now, &who).await),
+                    Command::Notified(id, who, person, reply) => reply.send(core.notified(id, now, &who, person.as_deref()).await),
                     Command::Acknowledge(id, who, reply) => reply.send(core.acknowledge(id, now, &who).await),
-                    Command::Routed(id, to, reply) => reply.send(core.routed(id, now, &to).await),
                     Command::Act { id, action, user, note, reply } => reply.send(core.act(id, action, now, &user, &note).await),
                 };
             }

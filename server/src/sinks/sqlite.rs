@@ -18,16 +18,14 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use super::timescale::{bucket_width_s, count_batch, parse_vital, to_i64, to_u64};
 use crate::storage::{
-    BeatRecord, Checkpoint, Clinic, CommitOutcome, Content, DEVICE_STATES_SQL, DerivedBatch,
-    Device, DeviceState, EcgRecord, Gateway, GatewayStats, IngestBatch, IngestMessage, Loan,
-    LoanRecord, ObservationRecord, Patient, RetentionReport, SEQUENCES_ABOVE_WATERMARKS_SQL,
-    Series, Storage, StorageError, StoredWatermark, TrendPoint, WATERMARKS_SQL,
-    assemble_gateway_stats, assemble_watermarks, ecg_codec,
-};
-use crate::storage::{
-    CHECKPOINTS_SQL, EPISODES_SQL, EpisodeRecord, QUALITY_RUNS_SQL, QualityRunRecord,
-    UPSERT_CHECKPOINT_SQL, UPSERT_EPISODE_SQL, UPSERT_QUALITY_RUN_SQL, checkpoint_from_row,
-    episode_from_columns, quality_label, quality_run_from_columns,
+    BeatRecord, CHECKPOINTS_SQL, Checkpoint, Clinic, CommitOutcome, Content, DEVICE_STATES_SQL,
+    DerivedBatch, Device, DeviceState, EPISODES_SQL, EcgRecord, EpisodeRecord,
+    GATEWAY_ALLOW_LISTS_SQL, Gateway, GatewayAllowList, GatewayStats, IngestBatch, IngestMessage,
+    Loan, LoanRecord, ObservationRecord, Patient, QUALITY_RUNS_SQL, QualityRunRecord,
+    RetentionReport, SEQUENCES_ABOVE_WATERMARKS_SQL, Series, Storage, StorageError,
+    StoredWatermark, TrendPoint, UPSERT_CHECKPOINT_SQL, UPSERT_EPISODE_SQL, UPSERT_QUALITY_RUN_SQL,
+    WATERMARKS_SQL, assemble_allow_lists, assemble_gateway_stats, assemble_watermarks,
+    checkpoint_from_row, ecg_codec, episode_from_columns, quality_label, quality_run_from_columns,
 };
 
 const MEDICAL_TABLES: [(&str, &str); 6] = [
@@ -229,6 +227,17 @@ impl Storage for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn gateway_allow_lists(
+        &self,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<GatewayAllowList>, StorageError> {
+        let rows = sqlx::query_as(GATEWAY_ALLOW_LISTS_SQL)
+            .bind(us(at))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(assemble_allow_lists(rows))
     }
 
     async fn store_derived(&self, batch: &DerivedBatch) -> Result<(), StorageError> {

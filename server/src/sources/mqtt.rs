@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use mimamori_wire::{Channel, GatewayId, StoredAck, Topic, topic::UPLINK_FILTER};
+use mimamori_wire::{Channel, GatewayConfig, GatewayId, StoredAck, Topic, topic::UPLINK_FILTER};
 use rumqttc::{
     AsyncClient, ClientError, Event, EventLoop, Incoming, MqttOptions, Publish, QoS,
     TlsConfiguration, Transport,
@@ -71,11 +71,38 @@ impl Acker {
         gateway: &GatewayId,
         ack: &StoredAck,
     ) -> Result<(), MqttError> {
-        let topic = Topic::new(gateway.clone(), Channel::Ack).to_string();
+        self.publish_down(gateway, Channel::Ack, ack.encode()).await
+    }
+
+    /// Publishes a gateway's device allow-list, retained, so the gateway has it whenever it
+    /// connects.
+    pub async fn publish_config(
+        &self,
+        gateway: &GatewayId,
+        config: &GatewayConfig,
+    ) -> Result<(), MqttError> {
+        self.publish_down(gateway, Channel::Config, config.encode())
+            .await
+    }
+
+    /// Hands a retained QoS 1 publish to a gateway's downlink channel to the event loop.
+    async fn publish_down(
+        &self,
+        gateway: &GatewayId,
+        channel: Channel,
+        payload: Vec<u8>,
+    ) -> Result<(), MqttError> {
+        let topic = Topic::new(gateway.clone(), channel).to_string();
         self.client
-            .publish(topic, QoS::AtLeastOnce, true, ack.encode())
+            .publish(topic, QoS::AtLeastOnce, true, payload)
             .await?;
         Ok(())
+    }
+
+    /// Which broker connection is current: 0 before the first, then one more per reconnect.
+    /// Whoever publishes state retained can republish it when this changes.
+    pub fn connection(&self) -> u64 {
+        self.connection.load(Ordering::Acquire)
     }
 }
 

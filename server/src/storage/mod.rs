@@ -11,7 +11,7 @@ pub mod ecg_codec;
 use std::future::Future;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use mimamori_wire::{Epoch, GatewayId, VitalSign};
+use mimamori_wire::{AllowedDevice, Epoch, GatewayId, VitalSign};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -228,6 +228,77 @@ pub struct LoanRecord {
     pub lent_until: Option<DateTime<Utc>>,
     pub consent_monitoring_at: Option<DateTime<Utc>>,
     pub consent_monitoring_withdrawn_at: Option<DateTime<Utc>>,
+}
+
+/// The devices one gateway may read: those under a loan active at the time asked, to the patient
+/// the gateway serves, while that patient's monitoring consent is in force (the same rule as
+/// [`crate::registry::LoanBook::owner`]). Published to the gateway as its `down/config`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayAllowList {
+    /// `gateways.id` as stored (the publisher checks it is a valid MQTT gateway id).
+    pub gateway_id: String,
+    pub patient_id: Option<PatientId>,
+    /// Ordered by model, serial and BLE address.
+    pub devices: Vec<AllowedDevice>,
+}
+
+/// Every registered gateway with its allowed devices at `$1` (the backend's time type), one row
+/// per device, or one row with NULL device columns for a gateway that has none:
+/// `(gateway_id, patient_id, model, serial, ble_address, device_user)`.
+pub(crate) const GATEWAY_ALLOW_LISTS_SQL: &str =
+    "SELECT g.id, g.patient_id, d.model, d.serial, d.ble_address,
+            CAST(l.device_user AS BIGINT)
+     FROM gateways g
+     LEFT JOIN patients p ON p.id = g.patient_id
+         AND p.consent_monitoring_at <= $1
+         AND (p.consent_monitoring_withdrawn_at IS NULL OR p.consent_monitoring_withdrawn_at > $1)
+     LEFT JOIN loans l ON l.patient_id = p.id
+         AND l.lent_from <= $1 AND (l.lent_until IS NULL OR l.lent_until > $1)
+     LEFT JOIN devices d ON d.id = l.device_id
+     ORDER BY g.id, d.id";
+
+/// One row of [`GATEWAY_ALLOW_LISTS_SQL`].
+pub(crate) type AllowListRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
+
+/// Groups the rows of [`GATEWAY_ALLOW_LISTS_SQL`] per gateway; both backends read that query.
+/// Devices are sorted here, so both backends give the same order whatever their collation.
+pub(crate) fn assemble_allow_lists(rows: Vec<AllowListRow>) -> Vec<GatewayAllowList> {
+    let mut lists: std::collections::BTreeMap<String, GatewayAllowList> =
+        std::collections::BTreeMap::new();
+    for (gateway_id, patient_id, model, serial, ble_address, device_user) in rows {
+        let list = lists
+            .entry(gateway_id.clone())
+            .or_insert_with(|| GatewayAllowList {
+                gateway_id,
+                patient_id,
+                devices: Vec::new(),
+            });
+        // `devices.model` is NOT NULL: no model means the gateway has no device.
+        if let Some(model) = model {
+            list.devices.push(AllowedDevice {
+                model,
+                serial,
+                ble_address,
+                device_user: device_user.and_then(|u| u8::try_from(u).ok()),
+            });
+        }
+    }
+    lists
+        .into_values()
+        .map(|mut list| {
+            list.devices.sort_by(|a, b| {
+                (&a.model, &a.serial, &a.ble_address).cmp(&(&b.model, &b.serial, &b.ble_address))
+            });
+            list
+        })
+        .collect()
 }
 
 /// A detected beat.
@@ -753,6 +824,12 @@ pub trait Storage: Clone + Send + Sync + 'static {
 
     /// Every loan, with its patient's consent.
     fn loans(&self) -> impl Future<Output = Result<Vec<LoanRecord>, StorageError>> + Send;
+
+    /// Every registered gateway with the devices it may read at `at` (an empty list when none).
+    fn gateway_allow_lists(
+        &self,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<GatewayAllowList>, StorageError>> + Send;
 
     /// Writes the hot path's output; rewriting the same beats/HR rows is harmless.
     fn store_derived(

@@ -38,13 +38,24 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start() -> Self {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mosquitto = Mosquitto::start().expect("mosquitto");
         let db_url = Postgres::shared()
             .expect("postgres")
             .create_database()
             .unwrap();
-        let store = TimescaleStore::connect(&db_url, 4).await.unwrap();
+        Self::start_with(
+            Mosquitto::start().expect("mosquitto"),
+            &db_url,
+            4,
+            "[ingest]\nbatch_max_delay_ms = 20\n",
+        )
+        .await
+    }
+
+    /// A stack on a given broker and database: migrates it, seeds the demo registry, and writes
+    /// the server's config (`[mqtt]` and `[storage]` with `pool` connections, then `extra` TOML).
+    pub async fn start_with(mosquitto: Mosquitto, db_url: &str, pool: u32, extra: &str) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let store = TimescaleStore::connect(db_url, 4).await.unwrap();
         store.migrate().await.unwrap();
         RegistryFile::parse(DEMO_REGISTRY)
             .unwrap()
@@ -73,14 +84,12 @@ keep_alive_s = 5
 [storage]
 backend = "postgres"
 url = "{db_url}"
-max_connections = 4
-
-[ingest]
-batch_max_delay_ms = 20
+max_connections = {pool}
 
 [http]
 listen = "{http}"
-"#,
+
+{extra}"#,
             port = mosquitto.tls_port(),
             user = backend.username,
             password = backend.password,
@@ -89,7 +98,7 @@ listen = "{http}"
         std::fs::write(&config_path, config).unwrap();
         Self {
             mosquitto,
-            db_url,
+            db_url: db_url.to_owned(),
             store,
             dir,
             config_path,
