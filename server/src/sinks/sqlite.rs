@@ -21,11 +21,12 @@ use crate::storage::{
     BeatRecord, CHECKPOINTS_SQL, Checkpoint, Clinic, CommitOutcome, Content, DEVICE_STATES_SQL,
     DerivedBatch, Device, DeviceState, EPISODES_SQL, EcgRecord, EpisodeRecord,
     GATEWAY_ALLOW_LISTS_SQL, Gateway, GatewayAllowList, GatewayStats, IngestBatch, IngestMessage,
-    Loan, LoanRecord, ObservationRecord, Patient, QUALITY_RUNS_SQL, QualityRunRecord,
-    RetentionReport, SEQUENCES_ABOVE_WATERMARKS_SQL, Series, Storage, StorageError,
-    StoredWatermark, TrendPoint, UPSERT_CHECKPOINT_SQL, UPSERT_EPISODE_SQL, UPSERT_QUALITY_RUN_SQL,
-    WATERMARKS_SQL, assemble_allow_lists, assemble_gateway_stats, assemble_watermarks,
-    checkpoint_from_row, ecg_codec, episode_from_columns, quality_label, quality_run_from_columns,
+    Loan, LoanRecord, OBSERVATIONS_NEWEST_FIRST_SQL, OBSERVATIONS_OLDEST_FIRST_SQL,
+    ObservationRecord, Patient, QUALITY_RUNS_SQL, QualityRunRecord, RetentionReport,
+    SEQUENCES_ABOVE_WATERMARKS_SQL, Series, Storage, StorageError, StoredWatermark, TrendPoint,
+    UPSERT_CHECKPOINT_SQL, UPSERT_EPISODE_SQL, UPSERT_QUALITY_RUN_SQL, WATERMARKS_SQL,
+    assemble_allow_lists, assemble_gateway_stats, assemble_watermarks, checkpoint_from_row,
+    ecg_codec, episode_from_columns, quality_label, quality_run_from_columns,
 };
 
 const MEDICAL_TABLES: [(&str, &str); 6] = [
@@ -407,17 +408,14 @@ impl Storage for SqliteStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<ObservationRecord>, StorageError> {
-        let rows = sqlx::query(&format!(
-            "{OBSERVATIONS_SELECT} WHERE patient_id = ? AND loinc = ? AND measured_at >= ? AND measured_at < ?
-             ORDER BY measured_at"
-        ))
-        .bind(patient)
-        .bind(vital.loinc())
-        .bind(us(from))
-        .bind(us(to))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(observation_from_row).collect()
+        self.select_observations(
+            OBSERVATIONS_OLDEST_FIRST_SQL,
+            patient,
+            vital,
+            (from, to),
+            u32::MAX,
+        )
+        .await
     }
 
     async fn recent_observations(
@@ -428,18 +426,14 @@ impl Storage for SqliteStore {
         to: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<ObservationRecord>, StorageError> {
-        let rows = sqlx::query(&format!(
-            "{OBSERVATIONS_SELECT} WHERE patient_id = ? AND loinc = ? AND measured_at >= ? AND measured_at < ?
-             ORDER BY measured_at DESC LIMIT ?"
-        ))
-        .bind(patient)
-        .bind(vital.loinc())
-        .bind(us(from))
-        .bind(us(to))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(observation_from_row).collect()
+        self.select_observations(
+            OBSERVATIONS_NEWEST_FIRST_SQL,
+            patient,
+            vital,
+            (from, to),
+            limit,
+        )
+        .await
     }
 
     async fn device_states(
@@ -949,6 +943,25 @@ async fn write_content(
     Ok(())
 }
 
-const OBSERVATIONS_SELECT: &str =
-    "SELECT patient_id, device_id, loinc, value, measured_at, device_time, received_at, time_flags
-     FROM observations";
+impl SqliteStore {
+    /// Runs one of the shared observation queries (`$1` patient, `$2` LOINC, `$3..$4` range,
+    /// `$5` limit).
+    async fn select_observations(
+        &self,
+        sql: &str,
+        patient: &str,
+        vital: VitalSign,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        limit: u32,
+    ) -> Result<Vec<ObservationRecord>, StorageError> {
+        let rows = sqlx::query(sql)
+            .bind(patient)
+            .bind(vital.loinc())
+            .bind(us(from))
+            .bind(us(to))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(observation_from_row).collect()
+    }
+}

@@ -16,11 +16,12 @@ use crate::storage::{
     BeatRecord, CHECKPOINTS_SQL, Checkpoint, Clinic, CommitOutcome, Content, DEVICE_STATES_SQL,
     DerivedBatch, Device, DeviceState, EPISODES_SQL, EcgRecord, EpisodeRecord,
     GATEWAY_ALLOW_LISTS_SQL, Gateway, GatewayAllowList, GatewayStats, IngestBatch, Loan,
-    LoanRecord, ObservationRecord, Patient, QUALITY_RUNS_SQL, QualityRunRecord, RetentionReport,
-    SEQUENCES_ABOVE_WATERMARKS_SQL, Series, Storage, StorageError, StoredWatermark, TrendPoint,
-    UPSERT_CHECKPOINT_SQL, UPSERT_EPISODE_SQL, UPSERT_QUALITY_RUN_SQL, WATERMARKS_SQL,
-    assemble_allow_lists, assemble_gateway_stats, assemble_watermarks, checkpoint_from_row,
-    ecg_codec, episode_from_columns, quality_label, quality_run_from_columns,
+    LoanRecord, OBSERVATIONS_NEWEST_FIRST_SQL, OBSERVATIONS_OLDEST_FIRST_SQL, ObservationRecord,
+    Patient, QUALITY_RUNS_SQL, QualityRunRecord, RetentionReport, SEQUENCES_ABOVE_WATERMARKS_SQL,
+    Series, Storage, StorageError, StoredWatermark, TrendPoint, UPSERT_CHECKPOINT_SQL,
+    UPSERT_EPISODE_SQL, UPSERT_QUALITY_RUN_SQL, WATERMARKS_SQL, assemble_allow_lists,
+    assemble_gateway_stats, assemble_watermarks, checkpoint_from_row, ecg_codec,
+    episode_from_columns, quality_label, quality_run_from_columns,
 };
 
 /// Tables that are part of the medical record (5-year floor) and their time column.
@@ -463,17 +464,14 @@ impl Storage for TimescaleStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<ObservationRecord>, StorageError> {
-        let rows = sqlx::query(&format!(
-            "{OBSERVATIONS_SELECT} WHERE patient_id = $1 AND loinc = $2 AND measured_at >= $3 AND measured_at < $4
-             ORDER BY measured_at"
-        ))
-        .bind(patient)
-        .bind(vital.loinc())
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(observation_from_row).collect()
+        self.select_observations(
+            OBSERVATIONS_OLDEST_FIRST_SQL,
+            patient,
+            vital,
+            (from, to),
+            u32::MAX,
+        )
+        .await
     }
 
     async fn recent_observations(
@@ -484,18 +482,14 @@ impl Storage for TimescaleStore {
         to: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<ObservationRecord>, StorageError> {
-        let rows = sqlx::query(&format!(
-            "{OBSERVATIONS_SELECT} WHERE patient_id = $1 AND loinc = $2 AND measured_at >= $3 AND measured_at < $4
-             ORDER BY measured_at DESC LIMIT $5"
-        ))
-        .bind(patient)
-        .bind(vital.loinc())
-        .bind(from)
-        .bind(to)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(observation_from_row).collect()
+        self.select_observations(
+            OBSERVATIONS_NEWEST_FIRST_SQL,
+            patient,
+            vital,
+            (from, to),
+            limit,
+        )
+        .await
     }
 
     async fn device_states(
@@ -1082,9 +1076,28 @@ async fn write_contents(
     Ok(())
 }
 
-const OBSERVATIONS_SELECT: &str =
-    "SELECT patient_id, device_id, loinc, value, measured_at, device_time, received_at, time_flags
-     FROM observations";
+impl TimescaleStore {
+    /// Runs one of the shared observation queries (`$1` patient, `$2` LOINC, `$3..$4` range,
+    /// `$5` limit).
+    async fn select_observations(
+        &self,
+        sql: &str,
+        patient: &str,
+        vital: VitalSign,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        limit: u32,
+    ) -> Result<Vec<ObservationRecord>, StorageError> {
+        let rows = sqlx::query(sql)
+            .bind(patient)
+            .bind(vital.loinc())
+            .bind(from)
+            .bind(to)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(observation_from_row).collect()
+    }
+}
 
 fn observation_from_row(row: &sqlx::postgres::PgRow) -> Result<ObservationRecord, StorageError> {
     let code: String = row.try_get(2)?;

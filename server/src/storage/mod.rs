@@ -976,6 +976,19 @@ pub async fn open(config: &StorageConfig) -> Result<Opened, StorageError> {
     }
 }
 
+/// A patient's observations of one vital sign in a time range, oldest first, both backends:
+/// `$1` patient, `$2` LOINC, `$3..$4` range, `$5` limit.
+pub(crate) const OBSERVATIONS_OLDEST_FIRST_SQL: &str = "SELECT patient_id, device_id, loinc, value,
+     measured_at, device_time, received_at, time_flags FROM observations
+     WHERE patient_id = $1 AND loinc = $2 AND measured_at >= $3 AND measured_at < $4
+     ORDER BY measured_at LIMIT $5";
+
+/// As [`OBSERVATIONS_OLDEST_FIRST_SQL`], newest first.
+pub(crate) const OBSERVATIONS_NEWEST_FIRST_SQL: &str = "SELECT patient_id, device_id, loinc, value,
+     measured_at, device_time, received_at, time_flags FROM observations
+     WHERE patient_id = $1 AND loinc = $2 AND measured_at >= $3 AND measured_at < $4
+     ORDER BY measured_at DESC LIMIT $5";
+
 /// The device-state query both backends run (`$1` patient, `$2` instant). The latest status row of
 /// each device is found by `max(at)`; the gateway is the one that relayed it, or the patient's.
 pub(crate) const DEVICE_STATES_SQL: &str = "
