@@ -237,3 +237,121 @@ async fn low_spo2_raises_an_alert_that_the_care_team_acknowledges() {
     server.kill().unwrap();
     let _ = server.wait();
 }
+
+/// A nurse without an authenticator enrols one from a clinic network: the password again, a new
+/// secret, a code from the app; only then is the secret stored, and enrolling again is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authenticator_is_enrolled_from_the_clinic_network() {
+    use mimamori_server::http::auth::password::hash_password;
+    use mimamori_server::http::auth::totp::TotpFactor;
+    use mimamori_server::registry::Directory;
+    use mimamori_server::registry::directory::{AccountSeed, User};
+
+    let stack = Stack::start().await;
+    let directory = Directory::from(&stack.store);
+    let user = User {
+        id: "u-new".into(),
+        name: "新人 看護師".into(),
+        role: "nurse".into(),
+        clinic_id: None,
+        phone: None,
+        account: Some(AccountSeed {
+            login: "newnurse".into(),
+            roles: vec!["nurse".into()],
+            password_phc: None,
+            demo_password: None,
+            totp_secret: None,
+        }),
+    };
+    directory
+        .upsert_user(&user, Some(&hash_password("mimamori-newnurse").unwrap()))
+        .await
+        .unwrap();
+    let mut server = stack.spawn_server_ready().await;
+    let addr = stack.http;
+    let cookie = log_in(addr, "newnurse").await;
+
+    let (status, _, _) = http(
+        addr,
+        "POST",
+        "/api/v1/session/totp",
+        Some(&cookie),
+        Some(&json!({"password": "wrong"})),
+    )
+    .await;
+    assert_eq!(status, 401, "the password is asked again");
+    let (status, _, body) = http(
+        addr,
+        "POST",
+        "/api/v1/session/totp",
+        Some(&cookie),
+        Some(&json!({"password": "mimamori-newnurse"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let setup: Value = serde_json::from_str(&body).unwrap();
+    let secret = setup["secret"].as_str().unwrap();
+    assert!(
+        setup["otpauth_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/mimamori:newnurse?secret=")
+    );
+    let stored = || async {
+        sqlx::query_scalar::<_, Option<String>>(
+            "SELECT totp_secret FROM user_accounts WHERE user_id = 'u-new'",
+        )
+        .fetch_one(stack.store.pool())
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        stored().await,
+        None,
+        "nothing stored before the app proved it holds the secret"
+    );
+
+    let (status, _, _) = http(
+        addr,
+        "PUT",
+        "/api/v1/session/totp",
+        Some(&cookie),
+        Some(&json!({"code": "000000"})),
+    )
+    .await;
+    assert_eq!(status, 401, "a wrong code does not enrol");
+    let now = u64::try_from(Utc::now().timestamp()).unwrap();
+    let code = TotpFactor::from_base32(secret).unwrap().code_at(now);
+    let (status, _, body) = http(
+        addr,
+        "PUT",
+        "/api/v1/session/totp",
+        Some(&cookie),
+        Some(&json!({"code": code})),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(stored().await.as_deref(), Some(secret));
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events WHERE user_id = 'u-new' AND action = 'totp_enrolled'",
+    )
+    .fetch_one(stack.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+
+    let (status, _, _) = http(
+        addr,
+        "POST",
+        "/api/v1/session/totp",
+        Some(&cookie),
+        Some(&json!({"password": "mimamori-newnurse"})),
+    )
+    .await;
+    assert_eq!(
+        status, 409,
+        "a second enrolment needs an administrator's reset"
+    );
+    server.kill().unwrap();
+    let _ = server.wait();
+}

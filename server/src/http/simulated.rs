@@ -124,7 +124,7 @@ struct World {
 #[derive(Clone)]
 pub struct Simulation {
     world: Arc<Mutex<World>>,
-    users: Arc<Vec<UserAccount>>,
+    users: Arc<Mutex<Vec<UserAccount>>>,
     alerts_tx: broadcast::Sender<Alert>,
 }
 
@@ -427,7 +427,7 @@ impl Simulation {
                 next_alert: 1,
                 rng,
             })),
-            users: Arc::new(users),
+            users: Arc::new(Mutex::new(users)),
             alerts_tx: broadcast::channel(256).0,
         };
         // A resolved and an acknowledged alert so the queue is not empty on first look.
@@ -663,9 +663,25 @@ impl ClinicalData for Simulation {
     async fn user_by_login(&self, login: &str) -> Result<Option<UserAccount>, DataError> {
         Ok(self
             .users
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
             .find(|u| u.login.eq_ignore_ascii_case(login))
             .cloned())
+    }
+
+    async fn enroll_totp(&self, user: &UserId, secret: &str) -> Result<(), DataError> {
+        let mut users = self
+            .users
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match users.iter_mut().find(|u| &u.id == user) {
+            Some(account) => {
+                account.totp_secret = Some(secret.to_owned());
+                Ok(())
+            }
+            None => Err(DataError::Storage(format!("no account {user}"))),
+        }
     }
 
     async fn patients(&self) -> Result<Vec<PatientSummary>, DataError> {

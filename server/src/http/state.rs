@@ -81,6 +81,8 @@ pub struct Inner {
     pub(crate) login_limiter: Mutex<LoginRateLimiter>,
     pub(crate) audit: AuditLog,
     pub(crate) break_glass: Mutex<Vec<BreakGlassGrant>>,
+    /// TOTP secrets offered to a session and not yet confirmed, by session token.
+    pub(crate) pending_totp: Mutex<std::collections::HashMap<String, String>>,
     pub(crate) metrics: HttpMetrics,
     pub(crate) extra_metrics: Option<ExtraMetrics>,
 }
@@ -124,6 +126,7 @@ impl AppState {
             data,
             audit,
             break_glass: Mutex::default(),
+            pending_totp: Mutex::default(),
             metrics: HttpMetrics::default(),
             extra_metrics: None,
         }))

@@ -320,6 +320,13 @@ impl<S: Storage, A: AlertStore + Clone + 'static> ClinicalData for StoredData<S,
         }))
     }
 
+    async fn enroll_totp(&self, user: &UserId, secret: &str) -> Result<(), DataError> {
+        self.directory
+            .set_totp_secret(&user.0, secret)
+            .await
+            .map_err(storage_error)
+    }
+
     async fn patients(&self) -> Result<Vec<PatientSummary>, DataError> {
         let teams = self
             .directory

@@ -266,6 +266,25 @@ impl Directory {
         ))
     }
 
+    /// Records a user's TOTP secret (enrolled from the dashboard).
+    pub async fn set_totp_secret(&self, user_id: &str, secret: &str) -> Result<(), StorageError> {
+        let updated = on_pool!(self, |pool| {
+            sqlx::query("UPDATE user_accounts SET totp_secret = $1 WHERE user_id = $2")
+                .bind(secret)
+                .bind(user_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if updated == 0 {
+            return Err(StorageError::NotFound {
+                what: "account",
+                id: user_id.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// The patients a gateway serves (the registry's `gateways.patient_id`).
     pub async fn patients_of_gateway(&self, gateway: &str) -> Result<Vec<String>, StorageError> {
         Ok(on_pool!(self, |pool| {

@@ -34,6 +34,7 @@ struct ApiDoc;
 pub fn documented_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(session::login, session::me, session::logout))
+        .routes(routes!(session::totp_setup, session::totp_confirm))
         .routes(routes!(patients::list))
         .routes(routes!(patients::detail))
         .routes(routes!(patients::patient_tile))

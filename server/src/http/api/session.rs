@@ -180,3 +180,122 @@ pub async fn logout(
         StatusCode::NO_CONTENT,
     )
 }
+
+/// Starting TOTP enrolment: the password again, from a clinic network.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TotpSetupRequest {
+    /// The account's password.
+    pub password: String,
+}
+
+/// A new TOTP secret for the user's authenticator app.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TotpSetup {
+    /// Base32 secret, for typing in.
+    pub secret: String,
+    /// `otpauth://` URI, for a QR code.
+    pub otpauth_uri: String,
+}
+
+/// Finishing enrolment: a code the authenticator now shows.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TotpConfirm {
+    /// Six-digit code.
+    pub code: String,
+}
+
+/// Starts enrolling an authenticator (needed to log in from outside the clinics' networks). Only
+/// from a clinic network, with the password again, and only while none is enrolled: replacing a
+/// lost one is an administrator's reset.
+#[utoipa::path(post, path = "/api/v1/session/totp", tag = "session", request_body = TotpSetupRequest,
+    responses((status = 200, body = TotpSetup), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn totp_setup(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Json(req): Json<TotpSetupRequest>,
+) -> Result<Json<TotpSetup>, ApiError> {
+    if state
+        .config
+        .clinic_networks
+        .requires_second_factor(user.remote)
+    {
+        return Err(ApiError::RoleForbidden);
+    }
+    let account = state
+        .data
+        .user_by_login(&user.user.login)
+        .await?
+        .ok_or(ApiError::InvalidCredentials)?;
+    if account.totp_secret.is_some() {
+        return Err(ApiError::Conflict(
+            "an authenticator is already enrolled; an administrator resets it".into(),
+        ));
+    }
+    let phc = account.password_phc.clone();
+    let password = req.password;
+    let password_ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if !password_ok {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let secret = TotpFactor::generate_secret();
+    state
+        .pending_totp
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(user.token.clone(), secret.clone());
+    let otpauth_uri = format!(
+        "otpauth://totp/mimamori:{login}?secret={secret}&issuer=mimamori&algorithm=SHA1&digits=6&period=30",
+        login = user.user.login
+    );
+    Ok(Json(TotpSetup {
+        secret,
+        otpauth_uri,
+    }))
+}
+
+/// Finishes enrolment with a code from the authenticator; the secret is stored only then.
+#[utoipa::path(put, path = "/api/v1/session/totp", tag = "session", request_body = TotpConfirm,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn totp_confirm(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Json(req): Json<TotpConfirm>,
+) -> Result<StatusCode, ApiError> {
+    let secret = state
+        .pending_totp
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&user.token)
+        .cloned()
+        .ok_or_else(|| ApiError::BadRequest("no enrolment was started in this session".into()))?;
+    let factor = TotpFactor::from_base32(&secret).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let unix = u64::try_from(Utc::now().timestamp()).unwrap_or_default();
+    if !factor.check(&req.code, unix) {
+        return Err(ApiError::InvalidSecondFactor);
+    }
+    state
+        .data
+        .enroll_totp(&user.user.principal.user_id, &secret)
+        .await?;
+    state
+        .pending_totp
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&user.token);
+    state
+        .audit
+        .append(&[AuditEntry {
+            user_id: user.user.principal.user_id.clone(),
+            patient_id: None,
+            action: "totp_enrolled".into(),
+            outcome: AuditOutcome::Allowed,
+            basis: None,
+            remote_addr: user.remote.to_string(),
+            break_glass_reason: None,
+        }])
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
