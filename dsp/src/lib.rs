@@ -26,3 +26,4 @@ pub mod hrv;
 pub mod quality;
 pub mod rr;
 pub mod synth;
+pub mod vf;
