@@ -35,8 +35,10 @@
 //! VF verdict comes seconds after the flutter began, beats that *could* be flutter waves are held
 //! back for [`HOLD_MS`] before they are reported: beats faster than 150 bpm, beats while the
 //! latest window is VF-compatible. Beats in a confirmed episode are
-//! dropped; the others are reported with their full delay (and flagged `late` when that exceeds
-//! the detector's 250 ms). Beats at ordinary rates in ordinary windows pass at once, unchanged.
+//! dropped; the others are reported as the QRS detector found them: [`Beat::delay`] and
+//! [`Beat::late`] stay the QRS detector's (a held beat is no less certain), and the hold comes on
+//! top, at most [`MAX_HOLD_MS`] after the R peak. Beats at ordinary rates in ordinary windows pass
+//! at once.
 //!
 //! Everything is allocated by `new`; `push` never allocates.
 
@@ -249,9 +251,7 @@ impl VfDetector {
         if self.next_index == 0 {
             self.high_pass.settle(f64::from(sample));
         }
-        let x = self
-            .low_pass
-            .step(self.high_pass.step(f64::from(sample)));
+        let x = self.low_pass.step(self.high_pass.step(f64::from(sample)));
         self.next_index += 1;
         self.countdown -= 1;
         if self.countdown > 0 {
@@ -317,8 +317,8 @@ impl VfDetector {
             };
         }
         // Kuo & Dillman: half the mean period, in samples.
-        let half_period = ((std::f64::consts::PI * sum_abs / sum_diff + 0.5).floor() as usize)
-            .clamp(1, n / 2);
+        let half_period =
+            ((std::f64::consts::PI * sum_abs / sum_diff + 0.5).floor() as usize).clamp(1, n / 2);
         let (mut leak, mut total) = (0.0f64, 0.0f64);
         for i in half_period..n {
             let (a, b) = (at(i), at(i - half_period));
@@ -433,10 +433,15 @@ impl GuardedQrsDetector {
         self.hold
     }
 
+    /// The longest a beat can be held: consumers that order beats (the RR stage) wait this long
+    /// on top of their own hold-back.
+    pub fn max_hold_samples(&self) -> u64 {
+        self.max_hold
+    }
+
     /// Bytes of memory both detectors and the held beats take.
     pub fn state_bytes(&self) -> usize {
-        std::mem::size_of::<Self>() - std::mem::size_of::<QrsDetector>()
-            + self.qrs.state_bytes()
+        std::mem::size_of::<Self>() - std::mem::size_of::<QrsDetector>() + self.qrs.state_bytes()
             - std::mem::size_of::<VfDetector>()
             + self.vf.state_bytes()
     }
@@ -445,6 +450,12 @@ impl GuardedQrsDetector {
     pub fn latest_beat(&self) -> Option<u64> {
         let held = self.held[..self.held_len].iter().map(|b| b.r_peak).max();
         held.max(self.last_reported)
+    }
+
+    /// R peak of the earliest beat still held, if any: a consumer that orders beats must not
+    /// commit past it.
+    pub fn earliest_held(&self) -> Option<u64> {
+        self.held[..self.held_len].iter().map(|b| b.r_peak).min()
     }
 
     /// Whether a VF/VFL episode is in progress.
@@ -508,10 +519,9 @@ impl GuardedQrsDetector {
         if let Some(change) = change {
             self.on_change(change, &mut on_output);
         }
-        let position = self.vf.position();
         for i in 0..self.held_len {
             let beat = self.held[i];
-            self.report(beat, position, &mut on_output);
+            self.report(beat, &mut on_output);
         }
         self.held_len = 0;
     }
@@ -527,8 +537,7 @@ impl GuardedQrsDetector {
         } else if fast || self.vf.suspect() {
             self.hold_beat(beat, on_output);
         } else {
-            let position = self.vf.position();
-            self.report(beat, position, on_output);
+            self.report(beat, on_output);
         }
     }
 
@@ -539,8 +548,7 @@ impl GuardedQrsDetector {
             self.held.copy_within(1.., 0);
             self.held_len -= 1;
             if self.episode_start.is_none_or(|start| oldest.r_peak < start) {
-                let position = self.vf.position();
-                self.report(oldest, position, on_output);
+                self.report(oldest, on_output);
             }
         }
         self.held[self.held_len] = beat;
@@ -591,7 +599,7 @@ impl GuardedQrsDetector {
             if in_episode || suspect || beat.r_peak + self.hold > position {
                 break;
             }
-            self.report(beat, position, on_output);
+            self.report(beat, on_output);
             done += 1;
         }
         if done > 0 {
@@ -600,17 +608,11 @@ impl GuardedQrsDetector {
         }
     }
 
-    fn report(&mut self, beat: Beat, position: u64, on_output: &mut impl FnMut(Detection)) {
-        // `position` is the index of the next sample; the detector's delay counts to the sample
-        // whose arrival reported the beat, the last one fed.
-        let reported_at = position.saturating_sub(1);
-        let delay = reported_at.saturating_sub(beat.r_peak).max(u64::from(beat.delay));
-        let delayed = delay > u64::from(beat.delay);
-        self.last_reported = Some(self.last_reported.map_or(beat.r_peak, |r| r.max(beat.r_peak)));
-        on_output(Detection::Beat(Beat {
-            r_peak: beat.r_peak,
-            delay: u32::try_from(delay).unwrap_or(u32::MAX),
-            late: beat.late || delayed,
-        }));
+    fn report(&mut self, beat: Beat, on_output: &mut impl FnMut(Detection)) {
+        self.last_reported = Some(
+            self.last_reported
+                .map_or(beat.r_peak, |r| r.max(beat.r_peak)),
+        );
+        on_output(Detection::Beat(beat));
     }
 }
