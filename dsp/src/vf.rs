@@ -51,6 +51,9 @@ const BAND_LOW_HZ: f64 = 1.0;
 const BAND_HIGH_HZ: f64 = 30.0;
 /// The analysis runs at the stream's rate divided down to at least this rate.
 const ANALYSIS_MIN_HZ: f64 = 100.0;
+/// Longest window in analysis samples: 2 s below 200 Hz (the analysis rate is under twice
+/// [`ANALYSIS_MIN_HZ`]).
+const MAX_WINDOW: usize = 400;
 /// Length of the analysed window.
 const WINDOW_MS: f64 = 2000.0;
 /// A window is analysed this often.
@@ -79,10 +82,10 @@ pub const MAX_HOLD_MS: f64 = 6000.0;
 /// Beats closer than this to the previous one (above 150 bpm) are held for the VF verdict.
 const FAST_RR_MS: f64 = 400.0;
 /// Samples the QRS detector is given at a time by [`GuardedQrsDetector`].
-const SLICE: usize = 64;
+const SLICE: usize = 1024;
 /// Beats the QRS detector can report over one slice: its learning replay (16 peaks) and a
 /// search-back, with room to spare.
-const SLICE_BEATS: usize = 40;
+const SLICE_BEATS: usize = 64;
 /// Beats held at once; 3 s at the detector's maximum rate (refractory 200 ms) is 15.
 const HELD_CAPACITY: usize = 32;
 
@@ -135,6 +138,8 @@ pub struct VfDetector {
     decimation: u32,
     /// Input samples until the next analysis sample.
     countdown: u32,
+    /// Sum of the input samples since the last analysis sample.
+    sum: f32,
     /// The last window of analysis samples (a ring).
     window: Vec<f32>,
     head: usize,
@@ -169,11 +174,12 @@ impl VfDetector {
         let per_ms = |ms: f64| ((ms * analysis_hz / 1000.0).round() as usize).max(2);
         let hop = per_ms(HOP_MS);
         Self {
-            high_pass: Biquad::high_pass(BAND_LOW_HZ, hz),
-            low_pass: Biquad::low_pass(BAND_HIGH_HZ, hz),
+            high_pass: Biquad::high_pass(BAND_LOW_HZ, analysis_hz),
+            low_pass: Biquad::low_pass(BAND_HIGH_HZ, analysis_hz),
+            sum: 0.0,
             decimation,
             countdown: decimation,
-            window: vec![0.0; per_ms(WINDOW_MS)],
+            window: vec![0.0; per_ms(WINDOW_MS).min(MAX_WINDOW)],
             head: 0,
             hop,
             hop_left: hop,
@@ -199,6 +205,7 @@ impl VfDetector {
         self.high_pass.clear();
         self.low_pass.clear();
         self.countdown = self.decimation;
+        self.sum = 0.0;
         self.window.fill(0.0);
         self.head = 0;
         self.hop_left = self.hop;
@@ -248,16 +255,21 @@ impl VfDetector {
             self.last_finite
         };
         self.last_finite = sample;
+        // Decimate first (mean of `decimation` samples, a boxcar anti-alias filter), then band-pass
+        // at the analysis rate: the per-sample cost is one addition.
         if self.next_index == 0 {
             self.high_pass.settle(f64::from(sample));
         }
-        let x = self.low_pass.step(self.high_pass.step(f64::from(sample)));
         self.next_index += 1;
+        self.sum += sample;
         self.countdown -= 1;
         if self.countdown > 0 {
             return;
         }
         self.countdown = self.decimation;
+        let mean = f64::from(self.sum) / f64::from(self.decimation);
+        self.sum = 0.0;
+        let x = self.low_pass.step(self.high_pass.step(mean));
         self.window[self.head] = x as f32;
         self.head = (self.head + 1) % self.window.len();
         self.filled = (self.filled + 1).min(self.window.len());
@@ -271,6 +283,18 @@ impl VfDetector {
             self.latest = Some(window);
             self.decide(window, on_change);
         }
+    }
+
+    /// Feeds samples until the state changes; returns how many were taken and the change.
+    fn push_until_change(&mut self, samples: &[f32]) -> (usize, Option<VfChange>) {
+        let mut change = None;
+        for (i, &sample) in samples.iter().enumerate() {
+            self.step(sample, &mut |c| change = Some(c));
+            if change.is_some() {
+                return (i + 1, change);
+            }
+        }
+        (samples.len(), None)
     }
 
     /// Feeds samples; calls `on_change` for every change of state.
@@ -293,18 +317,15 @@ impl VfDetector {
     /// Leakage and threshold-crossing fraction of the window (oldest sample at `head`).
     fn analyse(&self) -> VfWindow {
         let n = self.window.len();
-        let at = |i: usize| f64::from(self.window[(self.head + i) % n]);
-        let (mut sum_abs, mut sum_diff, mut peak) = (0.0f64, 0.0f64, 0.0f64);
-        let mut previous = at(0);
-        for i in 0..n {
-            let x = at(i);
-            sum_abs += x.abs();
-            peak = peak.max(x.abs());
-            if i > 0 {
-                sum_diff += (x - previous).abs();
-            }
-            previous = x;
-        }
+        // The ring copied out oldest first, so the loops below run over plain slices.
+        let mut copy = [0.0f32; MAX_WINDOW];
+        let (newer, older) = self.window.split_at(self.head);
+        copy[..older.len()].copy_from_slice(older);
+        copy[older.len()..n].copy_from_slice(newer);
+        let x = &copy[..n];
+        let sum_abs = lanes_sum(x.iter().map(|v| v.abs()));
+        let peak = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let sum_diff = lanes_sum(x[1..].iter().zip(x).map(|(a, b)| (a - b).abs()));
         let end = self.next_index;
         let start = end.saturating_sub(n as u64 * u64::from(self.decimation));
         if peak <= 0.0 || sum_diff <= 0.0 {
@@ -318,19 +339,20 @@ impl VfDetector {
         }
         // Kuo & Dillman: half the mean period, in samples.
         let half_period =
-            ((std::f64::consts::PI * sum_abs / sum_diff + 0.5).floor() as usize).clamp(1, n / 2);
-        let (mut leak, mut total) = (0.0f64, 0.0f64);
-        for i in half_period..n {
-            let (a, b) = (at(i), at(i - half_period));
-            leak += (a + b).abs();
-            total += a.abs() + b.abs();
-        }
-        let level = f64::from(CROSSING_LEVEL) * peak;
-        let above = (0..n).filter(|&i| at(i).abs() > level).count();
+            ((std::f32::consts::PI * sum_abs / sum_diff + 0.5).floor() as usize).clamp(1, n / 2);
+        let leak = lanes_sum(x[half_period..].iter().zip(x).map(|(a, b)| (a + b).abs()));
+        let total = lanes_sum(
+            x[half_period..]
+                .iter()
+                .zip(x)
+                .map(|(a, b)| a.abs() + b.abs()),
+        );
+        let level = CROSSING_LEVEL * peak;
+        let above = x.iter().filter(|v| v.abs() > level).count();
         VfWindow {
             start,
             end,
-            leakage: (leak / total.max(f64::MIN_POSITIVE)) as f32,
+            leakage: leak / total.max(f32::MIN_POSITIVE),
             crossing: above as f32 / n as f32,
         }
     }
@@ -370,6 +392,16 @@ impl VfDetector {
             }
         }
     }
+}
+
+/// Sum in eight interleaved lanes, which the compiler can vectorise (a plain float sum must
+/// keep its order).
+fn lanes_sum(values: impl Iterator<Item = f32>) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    for (i, v) in values.enumerate() {
+        lanes[i % 8] += v;
+    }
+    lanes.iter().sum()
 }
 
 /// What [`GuardedQrsDetector`] reports.
@@ -487,18 +519,24 @@ impl GuardedQrsDetector {
                     n += 1;
                 }
             });
-            let mut next = 0;
-            for &sample in slice {
-                let index = self.vf.position();
-                while let Some(beat) = found.get(next).copied().flatten() {
-                    if beat.r_peak + u64::from(beat.delay) > index {
-                        break;
+            let (mut next, mut done) = (0, 0);
+            while done < slice.len() {
+                let position = self.vf.position();
+                // The VF detector runs up to the sample at which the next beat was reported.
+                let until = match found.get(next).copied().flatten() {
+                    Some(beat) => {
+                        let reported = beat.r_peak + u64::from(beat.delay);
+                        if reported <= position {
+                            self.take(beat, &mut on_output);
+                            next += 1;
+                            continue;
+                        }
+                        slice.len().min(done + (reported - position) as usize)
                     }
-                    self.take(beat, &mut on_output);
-                    next += 1;
-                }
-                let mut change = None;
-                self.vf.step(sample, &mut |c| change = Some(c));
+                    None => slice.len(),
+                };
+                let (used, change) = self.vf.push_until_change(&slice[done..until]);
+                done += used;
                 if let Some(change) = change {
                     self.on_change(change, &mut on_output);
                 }
