@@ -2,7 +2,8 @@
 //! with the signal-quality index marking what cannot be trusted.
 //!
 //! ```text
-//! samples ─┬─ QrsDetector ── beats ── RrTracker (hold-back 3 s, ordering, Malik's rule)
+//! samples ─┬─ GuardedQrsDetector ── beats ── RrTracker (hold-back 3 s, ordering, Malik's rule)
+//!          │       └── VF/VFL episodes ──────┐ (events, no beats inside)
 //!          │                              │ committed beats + RR intervals
 //!          └─ QualityMonitor ── seconds ──┤ (usable?)
 //!                                         ├─ HeartRateTracker ── EventDetector (brady/tachy)
@@ -18,17 +19,17 @@
 
 use crate::SampleRate;
 use crate::af::{AfDetector, AfWindow};
-use crate::events::{EventDetector, EventThresholds, RhythmEvent};
+use crate::events::{EventDetector, EventKind, EventThresholds, Evidence, RhythmEvent};
 use crate::heart_rate::{HeartRate, HeartRateTracker};
 use crate::hrv::{HrvSummary, HrvWindow};
-use crate::qrs::QrsDetector;
 use crate::quality::{QualityMonitor, SecondQuality};
 use crate::rr::{RrCounters, RrInterval, RrTracker};
 use crate::snapshot::{Reader, SnapshotError, put_f32, put_f64, put_flag, put_u64};
 
 /// Magic and format version of [`Analysis::snapshot`].
 const SNAPSHOT_MAGIC: &[u8; 4] = b"MANA";
-const SNAPSHOT_VERSION: u8 = 1;
+const SNAPSHOT_VERSION: u8 = 2;
+use crate::vf::{Detection, GuardedQrsDetector, VfChange};
 
 /// Seconds of signal quality remembered, to judge beats and gaps after the RR hold-back.
 const QUALITY_MEMORY_S: usize = 64;
@@ -116,6 +117,9 @@ struct Stages {
     usable: [bool; QUALITY_MEMORY_S],
     /// Seconds judged so far.
     seconds_judged: u64,
+    /// The latest VF/VFL episode: start, and end once it ended. No RR spans it, and the
+    /// asystole clock does not run through it.
+    vf: Option<(u64, Option<u64>)>,
 }
 
 impl Stages {
@@ -139,6 +143,12 @@ impl Stages {
     }
 
     fn on_beat(&mut self, r_peak: u64, rr: Option<RrInterval>, out: &mut AnalysisOutput) {
+        // The interval across a VF/VFL episode is not an RR (no pause, no rate).
+        let rr = rr.filter(|rr| {
+            self.vf.is_none_or(|(start, end)| {
+                rr.end <= start || end.is_some_and(|end| rr.start >= end)
+            })
+        });
         let usable = self.usable_at(r_peak);
         let rr = rr.map(|mut rr| {
             rr.usable = usable && self.usable_at(rr.start);
@@ -167,6 +177,29 @@ impl Stages {
         self.af.push(&rr);
     }
 
+    fn on_vf(&mut self, change: VfChange, out: &mut AnalysisOutput) {
+        let (start, end) = match change {
+            VfChange::Onset { start } => (start, None),
+            VfChange::Offset { start, end } => (start, Some(end)),
+        };
+        self.vf = Some((start, end));
+        let evidence = Evidence {
+            beats: 0,
+            min_rr_ms: 0.0,
+            max_rr_ms: 0.0,
+            extreme_bpm: 0.0,
+        };
+        self.emit(
+            RhythmEvent {
+                kind: EventKind::VentricularFibrillation,
+                start,
+                end,
+                evidence,
+            },
+            out,
+        );
+    }
+
     fn emit(&self, event: RhythmEvent, out: &mut AnalysisOutput) {
         let end = event
             .end
@@ -185,7 +218,7 @@ pub struct Analysis {
     rate: SampleRate,
     config: AnalysisConfig,
     position: u64,
-    detector: QrsDetector,
+    detector: GuardedQrsDetector,
     quality: QualityMonitor,
     rr: RrTracker,
     stages: Stages,
@@ -198,7 +231,7 @@ impl Analysis {
             rate,
             config,
             position: 0,
-            detector: QrsDetector::new(rate),
+            detector: GuardedQrsDetector::new(rate),
             quality: QualityMonitor::new(rate, config.rail_mv),
             rr: RrTracker::new(rate),
             stages: Stages {
@@ -209,6 +242,7 @@ impl Analysis {
                 af: AfDetector::new(rate),
                 usable: [true; QUALITY_MEMORY_S],
                 seconds_judged: 0,
+                vf: None,
             },
         }
     }
@@ -216,7 +250,7 @@ impl Analysis {
     /// Bytes of memory this stream's analysis holds, the detector's buffers included.
     pub fn state_bytes(&self) -> usize {
         std::mem::size_of::<Self>() + self.detector.state_bytes()
-            - std::mem::size_of::<QrsDetector>()
+            - std::mem::size_of::<GuardedQrsDetector>()
             + self.stages.af.heap_bytes()
     }
 
@@ -237,20 +271,37 @@ impl Analysis {
             stages.record(&second);
             out.quality.push(second);
         });
-        let rr = &mut self.rr;
-        self.detector.push(samples_mv, |beat| rr.push_beat(beat));
+        let (rr, stages) = (&mut self.rr, &mut self.stages);
+        self.detector.push(samples_mv, |detection| match detection {
+            Detection::Beat(beat) => rr.push_beat(beat),
+            Detection::Vf(change) => stages.on_vf(change, out),
+        });
         self.position += samples_mv.len() as u64;
+        // Beats the guard still holds (possible flutter waves) must not be overtaken: the RR
+        // stage commits no further than the earliest of them.
+        let settled = self.detector.earliest_held().map_or(self.position, |held| {
+            self.position.min(held + self.rr.hold_back_samples())
+        });
 
         let stages = &mut self.stages;
-        self.rr
-            .advance(self.position, |r, rr| stages.on_beat(r, rr, out));
-        let horizon = self.position.saturating_sub(self.rr.hold_back_samples());
+        self.rr.advance(settled, |r, rr| stages.on_beat(r, rr, out));
+        let horizon = settled.saturating_sub(self.rr.hold_back_samples());
         self.stages.hrv.advance(horizon, |s| out.hrv.push(s));
         self.stages.af.advance(horizon, |w| out.af_windows.push(w));
+        if self.detector.in_episode() {
+            // No beats in VF/VFL is not asystole.
+            return;
+        }
+        // Asystole counts from the latest beat found (held ones too) or the end of VF/VFL.
+        let vf_end = self.stages.vf.and_then(|(_, end)| end);
+        let latest = [self.rr.latest_beat(), self.detector.latest_beat(), vf_end]
+            .into_iter()
+            .flatten()
+            .max();
         let mut open = None;
         self.stages
             .events
-            .tick(self.position, self.rr.latest_beat(), |e| open = Some(e));
+            .tick(self.position, latest, |e| open = Some(e));
         if let Some(event) = open {
             self.stages.emit(event, out);
         }
@@ -331,7 +382,7 @@ impl Analysis {
         let mut analysis = Self::new(SampleRate::hz(hz), config);
         analysis.position = r.u64()?;
         let detector_len = r.len_at_most(bytes.len(), "detector snapshot length")?;
-        analysis.detector = QrsDetector::restore(r.take(detector_len)?)?;
+        analysis.detector = GuardedQrsDetector::restore(r.take(detector_len)?)?;
         analysis.quality.load(&mut r)?;
         analysis.rr.load(&mut r)?;
         let stages = &mut analysis.stages;
@@ -353,6 +404,11 @@ impl Analysis {
         self.quality.finish(|second| {
             stages.record(&second);
             out.quality.push(second);
+        });
+        let rr = &mut self.rr;
+        self.detector.finish(|detection| match detection {
+            Detection::Beat(beat) => rr.push_beat(beat),
+            Detection::Vf(change) => stages.on_vf(change, out),
         });
         self.rr.flush(|r, rr| stages.on_beat(r, rr, out));
         stages.hrv.advance(self.position, |s| out.hrv.push(s));

@@ -38,7 +38,8 @@ impl SampleRate {
 pub struct Beat {
     /// 0-based index of the R peak (the true extremum of the QRS), counted from the start of the stream.
     pub r_peak: u64,
-    /// Samples between the R peak and the sample whose arrival let the detector report the beat.
+    /// Samples between the R peak and the sample whose arrival let the QRS detector report the
+    /// beat. [`crate::vf::GuardedQrsDetector`] may hold a beat longer, for the VF/VFL verdict.
     pub delay: u32,
     /// Not a primary detection within 250 ms of the R peak: found by search-back over an interval
     /// with a missed beat (reported after later beats may already have been reported), replayed

@@ -64,6 +64,9 @@ pub enum EventKind {
     Pause3s,
     /// No beat for the asystole limit or longer.
     Asystole,
+    /// Ventricular flutter or fibrillation (from [`crate::vf`]): no beats, the most urgent alarm.
+    /// Raised open as soon as it is confirmed (`start` dated back to its onset), closed when it ends.
+    VentricularFibrillation,
 }
 
 /// The measurements that back an event.

@@ -28,3 +28,4 @@ pub mod quality;
 pub mod rr;
 pub mod snapshot;
 pub mod synth;
+pub mod vf;

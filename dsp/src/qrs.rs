@@ -33,7 +33,7 @@
 //!
 //! All buffers are allocated by [`QrsDetector::new`]; [`QrsDetector::push`] never allocates.
 
-mod filters;
+pub(crate) mod filters;
 pub mod scoring;
 mod snapshot;
 

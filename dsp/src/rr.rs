@@ -34,8 +34,9 @@ pub const MIN_PLAUSIBLE_RR_MS: f32 = 240.0;
 const MALIK_TOLERANCE: f32 = 0.20;
 /// Plausible RRs whose median is the reference of the 20 % rule.
 const REFERENCE_LEN: usize = 5;
-/// Beats held at once; at 250 bpm 3 s holds 12.5 beats.
-const PENDING_CAPACITY: usize = 24;
+/// Beats held at once; at 250 bpm 3 s holds 12.5 beats, and the VF/VFL guard can hold fast
+/// beats up to 6 s more (`crate::vf::MAX_HOLD_MS`), during which this stage waits for them.
+const PENDING_CAPACITY: usize = 48;
 /// A search-back beat leaving a gap longer than this many reference RRs is not a missed beat.
 const MISSED_BEAT_MAX_GAP: f32 = 2.5;
 
@@ -182,7 +183,7 @@ impl RrTracker {
             }
         }
         if self.pending_len == PENDING_CAPACITY {
-            // Only a detector gone wild reports 24 beats in 3 s; keep the series moving.
+            // Only a detector gone wild reports this many beats; keep the series moving.
             self.counters.overflowed += 1;
             return;
         }

@@ -78,6 +78,15 @@ pub enum Rhythm {
         /// Atrial waves per conducted beat (2 gives 150 bpm, 4 gives 75 bpm).
         conduction: u8,
     },
+    /// Monomorphic ventricular tachycardia: regular wide-complex (ventricular) beats at `bpm`,
+    /// no P waves.
+    VentricularTachycardia {
+        /// Ventricular rate.
+        bpm: u16,
+    },
+    /// Ventricular flutter: no QRS complexes, a sine-like wave of 3.5–5 Hz (210–300/min) whose
+    /// frequency and amplitude wander; no beats are produced (or labelled) during it.
+    VentricularFlutter,
 }
 
 /// What kind of beat the ventricles made.
@@ -578,6 +587,9 @@ pub struct EcgSynth {
     wander_phase: [f64; 2],
     fib_phase: f64,
     fib_freq_hz: f64,
+    /// Ventricular flutter wave: phase, frequency and amplitude modulation phase.
+    vfl_phase: f64,
+    vfl_freq_hz: f64,
     muscle_prev: f64,
     motion_state: f64,
     /// The converter's range in millivolts: the output saturates there.
@@ -648,6 +660,8 @@ impl EcgSynth {
             wander_phase,
             fib_phase: 0.0,
             fib_freq_hz: 6.0,
+            vfl_phase: 0.0,
+            vfl_freq_hz: 4.2,
             muscle_prev: 0.0,
             motion_state: 0.0,
             clip_mv,
@@ -827,8 +841,19 @@ impl EcgSynth {
             Rhythm::AtrialFlutter { conduction } => {
                 f64::from(conduction) * FLUTTER_PERIOD_S + 0.004 * self.beat_rng.normal()
             }
+            Rhythm::VentricularTachycardia { bpm } => {
+                let rr = 60.0 / f64::from(bpm.max(1)) + 0.003 * self.beat_rng.normal();
+                return (rr.max(MIN_RR_S), BeatKind::Ventricular, None);
+            }
+            // Beats stop at the flutter's onset (handled below); this is only reached when a
+            // beat landed exactly on the episode's edge.
+            Rhythm::VentricularFlutter => mean_rr,
         }
         .max(MIN_RR_S);
+        if let Some(end_s) = self.flutter_end_after(t + base) {
+            // No beat inside ventricular flutter: the next one comes a normal RR after it ends.
+            return (end_s - t + mean_rr, BeatKind::Normal, None);
+        }
         let u = self.beat_rng.uniform();
         if u < self.config.pvc_probability {
             let coupling = (0.62 * base).max(MIN_RR_S);
@@ -845,6 +870,17 @@ impl EcgSynth {
         } else {
             (base, BeatKind::Normal, None)
         }
+    }
+
+    /// The end (seconds) of the ventricular flutter episode holding time `t`, if any.
+    fn flutter_end_after(&self, t: f64) -> Option<f64> {
+        self.config
+            .rhythms
+            .iter()
+            .rev()
+            .find(|e| t >= e.start_s && t < e.start_s + e.duration_s)
+            .filter(|e| e.label == Rhythm::VentricularFlutter)
+            .map(|e| e.start_s + e.duration_s)
     }
 
     fn sinus_rr(&mut self, t: f64, mean_rr: f64) -> f64 {
@@ -889,14 +925,29 @@ impl EcgSynth {
             }
         }
         mv += self.atrial_mv(t);
+        mv += self.flutter_mv(t);
         let polarity = if self.config.inverted { -1.0 } else { 1.0 };
         polarity * self.config.r_amplitude_mv * mv
+    }
+
+    /// Ventricular flutter waves (relative to a 1 mV R wave): a sinusoid whose rate wanders over
+    /// 3.5–5 Hz and whose amplitude swells and fades (0.5–0.9 mV) every few seconds.
+    fn flutter_mv(&mut self, t: f64) -> f64 {
+        if self.rhythm_at_s(t) != Rhythm::VentricularFlutter {
+            return 0.0;
+        }
+        self.vfl_freq_hz = (self.vfl_freq_hz + 0.01 * self.noise_rng.normal()).clamp(3.5, 5.0);
+        self.vfl_phase = (self.vfl_phase + TAU * self.vfl_freq_hz / self.fs) % TAU;
+        let swell = 0.7 + 0.2 * (TAU * 0.2 * t).sin();
+        swell * self.vfl_phase.sin()
     }
 
     /// Fibrillatory or flutter waves on the baseline (relative to a 1 mV R wave).
     fn atrial_mv(&mut self, t: f64) -> f64 {
         match self.rhythm_at_s(t) {
-            Rhythm::Sinus => 0.0,
+            Rhythm::Sinus | Rhythm::VentricularTachycardia { .. } | Rhythm::VentricularFlutter => {
+                0.0
+            }
             Rhythm::AtrialFibrillation => {
                 // f-waves: 4–9 Hz, frequency wandering slowly.
                 self.fib_freq_hz =

@@ -51,6 +51,36 @@ fn a_restored_chain_continues_exactly_like_the_uninterrupted_one() {
 }
 
 #[test]
+fn a_chain_cut_inside_ventricular_flutter_resumes_exactly() {
+    for hz in [250.0, 360.0] {
+        let rate = SampleRate::hz(hz);
+        let (samples, _) = SynthConfig::new(rate, 9)
+            .heart_rate_bpm(80.0)
+            .rhythm_episode(Rhythm::VentricularFlutter, 40.0, 20.0)
+            .generate_mv(90.0)
+            .unwrap();
+        let chunk = (hz / 4.0) as usize;
+        // Inside the episode, with the guard holding beats and the VF window half new.
+        let cut = (51.7 * hz) as usize;
+        let mut whole = Analysis::new(rate, AnalysisConfig::default());
+        push_all(&mut whole, &samples[..cut], chunk);
+        let expected = push_all(&mut whole, &samples[cut..], chunk);
+
+        let mut first = Analysis::new(rate, AnalysisConfig::default());
+        push_all(&mut first, &samples[..cut], chunk);
+        let mut bytes = Vec::new();
+        first.snapshot(&mut bytes);
+        let mut resumed = Analysis::restore(&bytes).unwrap();
+        let got = push_all(&mut resumed, &samples[cut..], chunk);
+        assert!(
+            expected.contains("VentricularFibrillation"),
+            "the episode ends after the cut"
+        );
+        assert_eq!(got, expected, "at {hz} Hz");
+    }
+}
+
+#[test]
 fn damaged_snapshots_are_refused() {
     let mut analysis = Analysis::new(SampleRate::hz(250.0), AnalysisConfig::default());
     let (samples, _) = SynthConfig::new(SampleRate::hz(250.0), 1)

@@ -56,3 +56,47 @@ fn pushing_samples_never_allocates() {
         assert_eq!(info.count_total, 0, "{hz} Hz: streaming allocated");
     }
 }
+
+/// The QRS detector with its VF/VFL guard: no allocation per sample, through a flutter episode
+/// (beats held and dropped, episode reported), and within the 8 KiB per-stream budget.
+#[test]
+fn the_vf_guarded_detector_never_allocates_and_fits_the_budget() {
+    use mimamori_dsp::synth::Rhythm;
+    use mimamori_dsp::vf::{Detection, GuardedQrsDetector};
+
+    for hz in [125.0, 250.0, 360.0, 500.0] {
+        let rate = SampleRate::hz(hz);
+        let (samples, _) = SynthConfig::new(rate, 2)
+            .heart_rate_bpm(90.0)
+            .pvc_probability(0.1)
+            .rhythm_episode(Rhythm::VentricularFlutter, 20.0, 15.0)
+            .rhythm_episode(Rhythm::VentricularTachycardia { bpm: 180 }, 45.0, 10.0)
+            .generate_mv(70.0)
+            .unwrap();
+        let mut built = None;
+        let construction =
+            allocation_counter::measure(|| built = Some(GuardedQrsDetector::new(rate)));
+        assert!(construction.count_total >= 1);
+        let Some(mut detector) = built else {
+            unreachable!()
+        };
+        assert!(
+            detector.state_bytes() <= 8 * 1024,
+            "{hz} Hz: {} bytes",
+            detector.state_bytes()
+        );
+        let (mut beats, mut changes) = (0usize, 0usize);
+        let info = allocation_counter::measure(|| {
+            for chunk in samples.chunks(113) {
+                detector.push(chunk, |d| match d {
+                    Detection::Beat(_) => beats += 1,
+                    Detection::Vf(_) => changes += 1,
+                });
+            }
+            detector.finish(|_| {});
+        });
+        assert_eq!(info.count_total, 0, "{hz} Hz: streaming allocated");
+        assert_eq!(changes, 2, "{hz} Hz: one episode, opened and closed");
+        assert!(beats > 50, "{hz} Hz: {beats} beats");
+    }
+}

@@ -53,7 +53,12 @@ fn heart_rate_of_a_known_rate_is_within_one_bpm_at_every_sampling_rate() {
                 .heart_rate_bpm(bpm)
                 .sdnn_ms(0.0);
             let (out, _, _) = analyse(config, 120.0);
-            assert!(out.heart_rates.len() as f64 > 120.0 * bpm / 60.0 - 10.0);
+            assert!(
+                out.heart_rates.len() as f64 > 120.0 * bpm / 60.0 - 10.0,
+                "{hz} Hz {bpm} bpm: {} rates, events {:?}",
+                out.heart_rates.len(),
+                out.events
+            );
             // Past the first nine beats, every smoothed value is the known rate.
             let worst = out.heart_rates[9..]
                 .iter()

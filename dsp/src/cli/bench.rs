@@ -1,10 +1,12 @@
-//! `mimamori-dsp bench`: single-core throughput of the streaming detector.
+//! `mimamori-dsp bench`: single-core throughput of the streaming detector (QRS with the VF/VFL
+//! guard, as `detect` runs it).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use mimamori_dsp::SampleRate;
 use mimamori_dsp::qrs::QrsDetector;
+use mimamori_dsp::vf::GuardedQrsDetector;
 
 use super::record::{self, DEFAULT_LEAD};
 
@@ -63,7 +65,12 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     }
     for hz in [125.0, 250.0, 360.0, 500.0] {
         let detector = QrsDetector::new(SampleRate::hz(hz));
-        println!("state at {hz:>3} Hz: {} bytes", detector.state_bytes());
+        let guarded = GuardedQrsDetector::new(SampleRate::hz(hz));
+        println!(
+            "state at {hz:>3} Hz: {} bytes ({} with the VF/VFL guard, as timed above)",
+            detector.state_bytes(),
+            guarded.state_bytes()
+        );
     }
     super::rhythm::print_chain_bench(&records, args.passes);
     Ok(())

@@ -51,7 +51,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             continue;
         };
         let rate = record.sample_rate;
-        let beats = record::detect_beats(rate, &record.samples_mv());
+        let (beats, vf_episodes) = record::detect(rate, &record.samples_mv());
         let detected: Vec<u64> = beats.iter().map(|beat| beat.r_peak).collect();
         let score = Score::compare(
             &reference,
@@ -116,6 +116,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             late
         );
         if args.list_errors {
+            println!("    VF/VFL episodes found: {vf_episodes:?}");
             println!("    missed: {:?}", score.missed);
             println!("    false:  {:?}", score.false_detections);
         }

@@ -1,9 +1,10 @@
 //! Loading WFDB records from a folder: the only place the tools touch the file system.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use mimamori_dsp::qrs::QrsDetector;
+use mimamori_dsp::vf::{Detection, GuardedQrsDetector, VfChange};
 use mimamori_dsp::wfdb::{Annotation, Header, decode_signal_file, parse_annotations};
 use mimamori_dsp::{Beat, SampleRate};
 
@@ -116,16 +117,29 @@ impl Record {
     }
 }
 
-/// Runs a fresh streaming detector over `samples` in live-sized chunks; beats sorted by R peak.
+/// Runs a fresh streaming detector (QRS with the VF/VFL guard) over `samples` in live-sized
+/// chunks; beats sorted by R peak.
 pub(crate) fn detect_beats(sample_rate: SampleRate, samples: &[f32]) -> Vec<Beat> {
-    let mut detector = QrsDetector::new(sample_rate);
+    detect(sample_rate, samples).0
+}
+
+/// Like [`detect_beats`], with the VF/VFL episodes found (`start..end` sample ranges).
+pub(crate) fn detect(sample_rate: SampleRate, samples: &[f32]) -> (Vec<Beat>, Vec<Range<u64>>) {
+    let mut detector = GuardedQrsDetector::new(sample_rate);
     let mut beats = Vec::new();
+    let mut episodes = Vec::new();
+    let mut on_output = |detection| match detection {
+        Detection::Beat(beat) => beats.push(beat),
+        Detection::Vf(VfChange::Offset { start, end }) => episodes.push(start..end),
+        Detection::Vf(VfChange::Onset { .. }) => {}
+    };
     for chunk in samples.chunks(CHUNK_SAMPLES) {
-        detector.push(chunk, |beat| beats.push(beat));
+        detector.push(chunk, &mut on_output);
     }
+    detector.finish(&mut on_output);
     // Search-back beats arrive after later ones.
     beats.sort_by_key(|beat| beat.r_peak);
-    beats
+    (beats, episodes)
 }
 
 /// Arguments of the subcommands that write one output file per record (`detect`, `rhythm`).

@@ -4,7 +4,7 @@ use std::f64::consts::PI;
 
 /// A second-order IIR section (RBJ audio-EQ cookbook), direct form I.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(super) struct Biquad {
+pub(crate) struct Biquad {
     b: [f64; 3],
     a: [f64; 2],
     x: [f64; 2],
@@ -13,7 +13,7 @@ pub(super) struct Biquad {
 
 impl Biquad {
     /// Butterworth (Q = 1/√2) low-pass with corner `corner_hz` at `rate_hz`.
-    pub(super) fn low_pass(corner_hz: f64, rate_hz: f64) -> Self {
+    pub(crate) fn low_pass(corner_hz: f64, rate_hz: f64) -> Self {
         let (cos, alpha) = Self::angles(corner_hz, rate_hz);
         Self::normalised(
             [(1.0 - cos) / 2.0, 1.0 - cos, (1.0 - cos) / 2.0],
@@ -22,7 +22,7 @@ impl Biquad {
     }
 
     /// Butterworth (Q = 1/√2) high-pass with corner `corner_hz` at `rate_hz`.
-    pub(super) fn high_pass(corner_hz: f64, rate_hz: f64) -> Self {
+    pub(crate) fn high_pass(corner_hz: f64, rate_hz: f64) -> Self {
         let (cos, alpha) = Self::angles(corner_hz, rate_hz);
         Self::normalised(
             [(1.0 + cos) / 2.0, -(1.0 + cos), (1.0 + cos) / 2.0],
@@ -47,7 +47,7 @@ impl Biquad {
 
     /// Filters one sample.
     #[inline]
-    pub(super) fn step(&mut self, x: f64) -> f64 {
+    pub(crate) fn step(&mut self, x: f64) -> f64 {
         let y = self.b[0] * x + self.b[1] * self.x[0] + self.b[2] * self.x[1]
             - self.a[0] * self.y[0]
             - self.a[1] * self.y[1];
@@ -57,25 +57,25 @@ impl Biquad {
     }
 
     /// Sets the state as if `x` had been the input forever (no start-up transient).
-    pub(super) fn settle(&mut self, x: f64) {
+    pub(crate) fn settle(&mut self, x: f64) {
         let dc_gain = (self.b[0] + self.b[1] + self.b[2]) / (1.0 + self.a[0] + self.a[1]);
         self.x = [x; 2];
         self.y = [x * dc_gain; 2];
     }
 
     /// Clears the state.
-    pub(super) fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.x = [0.0; 2];
         self.y = [0.0; 2];
     }
 
     /// The state (last two inputs, last two outputs), for snapshots.
-    pub(super) fn state(&self) -> [f64; 4] {
+    pub(crate) fn state(&self) -> [f64; 4] {
         [self.x[0], self.x[1], self.y[0], self.y[1]]
     }
 
     /// Restores a state taken with [`Self::state`].
-    pub(super) fn set_state(&mut self, state: [f64; 4]) {
+    pub(crate) fn set_state(&mut self, state: [f64; 4]) {
         self.x = [state[0], state[1]];
         self.y = [state[2], state[3]];
     }
@@ -176,7 +176,7 @@ impl History {
         (from <= to).then_some((from, to))
     }
 
-    pub(super) fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.values.fill(0.0);
         self.next = 0;
         self.head = 0;
@@ -223,7 +223,7 @@ impl MovingAverage {
     }
 
     #[inline]
-    pub(super) fn step(&mut self, x: f64) -> f64 {
+    pub(crate) fn step(&mut self, x: f64) -> f64 {
         self.sum += x - self.window[self.pos];
         self.window[self.pos] = x;
         self.pos += 1;
@@ -235,7 +235,7 @@ impl MovingAverage {
         self.sum * self.scale
     }
 
-    pub(super) fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.window.fill(0.0);
         self.pos = 0;
         self.sum = 0.0;

@@ -39,6 +39,8 @@ pub enum Rhythm {
     Af,
     /// No beats.
     Asystole,
+    /// Ventricular flutter or fibrillation (the dsp's VF detector).
+    VentricularFibrillation,
     /// Not classified.
     Unknown,
 }
@@ -696,6 +698,29 @@ fn ecg(
             "asystole".into(),
         ));
     }
+    // Ventricular flutter/fibrillation is a cardiac arrest rhythm, as urgent as asystole; it
+    // raises at once and clears when a counted rhythm returns.
+    let vf = s.rhythm == Rhythm::VentricularFibrillation;
+    let timing = Timing {
+        raise_after_s: 0,
+        clear_after_s: 0,
+        max_gap_s: 0,
+    };
+    if let Some(edge) = step(
+        state,
+        "ecg_vf",
+        at,
+        vf,
+        !vf && s.heart_rate_per_min.is_some(),
+        timing,
+    ) {
+        out.push(clinical(
+            "ecg_vf",
+            edge,
+            e.asystole_priority,
+            "ventricular flutter / fibrillation".into(),
+        ));
+    }
     let af = s.rhythm == Rhythm::Af;
     let timing = Timing {
         raise_after_s: e.af_raise_after_s,
@@ -1122,6 +1147,48 @@ mod tests {
         assert_eq!(
             raised(&feed(&mut e, inputs)),
             vec![(10, "lead_off".to_owned())]
+        );
+    }
+
+    #[test]
+    fn ventricular_fibrillation_raises_at_once_and_clears_when_beats_return() {
+        let mut e = engine();
+        let mut inputs: Vec<_> = (0..3)
+            .map(|s| {
+                ecg_second(
+                    s,
+                    EcgQuality::Usable,
+                    Some(72.0),
+                    Some(850),
+                    Rhythm::Regular,
+                )
+            })
+            .collect();
+        inputs.extend((3..10).map(|s| {
+            ecg_second(
+                s,
+                EcgQuality::Usable,
+                None,
+                None,
+                Rhythm::VentricularFibrillation,
+            )
+        }));
+        inputs.extend((10..14).map(|s| {
+            ecg_second(
+                s,
+                EcgQuality::Usable,
+                Some(90.0),
+                Some(700),
+                Rhythm::Regular,
+            )
+        }));
+        let signals = feed(&mut e, inputs);
+        assert_eq!(raised(&signals), vec![(3, "ecg_vf".to_owned())]);
+        assert!(
+            signals
+                .iter()
+                .any(|s| s.key == "ecg_vf" && matches!(s.change, Change::Clear { .. })),
+            "{signals:?}"
         );
     }
 

@@ -369,16 +369,19 @@ pub enum EpisodeKind {
     Asystole,
     Bradycardia,
     Tachycardia,
+    /// Ventricular flutter or fibrillation: no QRS complexes to count.
+    VentricularFibrillation,
 }
 
 impl EpisodeKind {
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::Af,
         Self::Pause2s,
         Self::Pause3s,
         Self::Asystole,
         Self::Bradycardia,
         Self::Tachycardia,
+        Self::VentricularFibrillation,
     ];
 
     /// The stored label.
@@ -390,6 +393,7 @@ impl EpisodeKind {
             Self::Asystole => "asystole",
             Self::Bradycardia => "bradycardia",
             Self::Tachycardia => "tachycardia",
+            Self::VentricularFibrillation => "vf",
         }
     }
 

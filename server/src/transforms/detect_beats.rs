@@ -89,6 +89,9 @@ struct Summary {
     last_rate: Option<(u64, f32)>,
     /// The last asystole: (start, end once over), chain indices.
     asystole: Option<(u64, Option<u64>)>,
+    /// The last ventricular flutter/fibrillation episode: (start, end once over), chain indices.
+    #[serde(default)]
+    vf: Option<(u64, Option<u64>)>,
     /// Verdict of the last AF window (`None`: none decided or not assessable).
     af: Option<bool>,
     /// The AF episode in progress: (first window start, last AF window end, usable so far).
@@ -438,6 +441,10 @@ impl StreamAnalyzer {
                     self.summary.asystole = Some((e.start, e.end));
                     EpisodeKind::Asystole
                 }
+                EventKind::VentricularFibrillation => {
+                    self.summary.vf = Some((e.start, e.end));
+                    EpisodeKind::VentricularFibrillation
+                }
             };
             let rate = matches!(kind, EpisodeKind::Bradycardia | EpisodeKind::Tachycardia);
             out.episodes.push(EpisodeRecord {
@@ -507,7 +514,12 @@ impl StreamAnalyzer {
                 .filter(|(at, _)| second.start - at <= HR_MAX_AGE_S * self.second)
                 .filter(|_| !asystole && second.quality == EcgQuality::Usable)
                 .map(|(_, bpm)| f64::from(bpm));
-            let rhythm = if asystole {
+            let vf = self.summary.vf.is_some_and(|(start, stop)| {
+                end > start && stop.is_none_or(|stop| second.start < stop)
+            });
+            let rhythm = if vf {
+                Rhythm::VentricularFibrillation
+            } else if asystole {
                 Rhythm::Asystole
             } else {
                 match self.summary.af {
@@ -574,6 +586,7 @@ fn fresh_summary(start_index: u64) -> Summary {
         pending: VecDeque::with_capacity(PENDING_SECONDS),
         last_rate: None,
         asystole: None,
+        vf: None,
         af: None,
         af_episode: None,
         run: None,
@@ -750,6 +763,50 @@ mod tests {
                 _ => false,
             }));
         }
+    }
+
+    #[test]
+    fn ventricular_flutter_gives_vf_seconds_a_stored_episode_and_no_beats_inside() {
+        let (samples, _) = SynthConfig::new(SampleRate::hz(250.0), 11)
+            .heart_rate_bpm(75.0)
+            .rhythm_episode(SynthRhythm::VentricularFlutter, 40.0, 20.0)
+            .generate_counts(90.0)
+            .unwrap();
+        let all = to_records(&samples, |_| false);
+        let got = run(&(0..all.len()).collect::<Vec<_>>(), &all, 4);
+        let t0 = all[0].first_sample_at;
+        let rhythm_at = |s: i64| {
+            got.seconds
+                .iter()
+                .find(|(at, _)| *at == t0 + Duration::seconds(s))
+                .unwrap()
+                .1
+                .rhythm
+        };
+        assert_ne!(rhythm_at(30), Rhythm::VentricularFibrillation);
+        // Confirmed within 6 s of onset, and held until the flutter stops.
+        assert!((47..58).all(|s| rhythm_at(s) == Rhythm::VentricularFibrillation));
+        assert!((70..80).all(|s| rhythm_at(s) != Rhythm::VentricularFibrillation));
+        let vf = got
+            .out
+            .episodes
+            .iter()
+            .find(|e| e.kind == EpisodeKind::VentricularFibrillation && e.ended_at.is_some())
+            .expect("a closed VF episode");
+        assert!(
+            (vf.started_at - (t0 + Duration::seconds(40)))
+                .num_seconds()
+                .abs()
+                <= 3,
+            "{vf:?}"
+        );
+        let inside = got
+            .out
+            .beats
+            .iter()
+            .filter(|b| b.at > t0 + Duration::seconds(42) && b.at < t0 + Duration::seconds(58))
+            .count();
+        assert_eq!(inside, 0, "flutter waves are not beats");
     }
 
     #[test]
