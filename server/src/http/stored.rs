@@ -390,7 +390,7 @@ impl<S: Storage, A: AlertStore + Clone + 'static> ClinicalData for StoredData<S,
                 out.extend(records.iter().map(|r| observation(kind, r)));
             }
         }
-        out.sort_by(|a, b| b.measured_at.cmp(&a.measured_at));
+        out.sort_by_key(|o| std::cmp::Reverse(o.measured_at));
         out.truncate(limit);
         Ok(out)
     }
@@ -462,7 +462,7 @@ impl<S: Storage, A: AlertStore + Clone + 'static> ClinicalData for StoredData<S,
             .filter(|m| !open_only || m.alert.is_open())
             .map(to_api_alert)
             .collect();
-        alerts.sort_by(|a, b| b.raised_at.cmp(&a.raised_at));
+        alerts.sort_by_key(|a| std::cmp::Reverse(a.raised_at));
         Ok(alerts)
     }
 
@@ -548,7 +548,7 @@ impl<S: Storage, A: AlertStore + Clone + 'static> ClinicalData for StoredData<S,
                 .values()
                 .filter(|m| m.alert.patient == patient.id && m.alert.id != mirrored.alert.id)
                 .collect();
-            earlier.sort_by(|a, b| b.alert.raised_at.cmp(&a.alert.raised_at));
+            earlier.sort_by_key(|m| std::cmp::Reverse(m.alert.raised_at));
             earlier
                 .into_iter()
                 .map(|m| handover::EarlierAlert {
