@@ -765,24 +765,37 @@ mod tests {
         }
     }
 
-    #[test]
-    fn ventricular_flutter_gives_vf_seconds_a_stored_episode_and_no_beats_inside() {
-        let (samples, _) = SynthConfig::new(SampleRate::hz(250.0), 11)
+    /// 75 /min sinus with one episode of `rhythm` at `(start, length)` s, analysed in order.
+    fn run_episode(
+        rhythm: SynthRhythm,
+        seed: u64,
+        (start, length): (f64, f64),
+        seconds: f64,
+    ) -> (Run, DateTime<Utc>) {
+        let (samples, _) = SynthConfig::new(SampleRate::hz(250.0), seed)
             .heart_rate_bpm(75.0)
-            .rhythm_episode(SynthRhythm::VentricularFlutter, 40.0, 20.0)
-            .generate_counts(90.0)
+            .rhythm_episode(rhythm, start, length)
+            .generate_counts(seconds)
             .unwrap();
         let all = to_records(&samples, |_| false);
         let got = run(&(0..all.len()).collect::<Vec<_>>(), &all, 4);
-        let t0 = all[0].first_sample_at;
-        let rhythm_at = |s: i64| {
-            got.seconds
-                .iter()
-                .find(|(at, _)| *at == t0 + Duration::seconds(s))
-                .unwrap()
-                .1
-                .rhythm
-        };
+        (got, all[0].first_sample_at)
+    }
+
+    /// The rhythm reported for second `s` of the run.
+    fn rhythm_at(got: &Run, t0: DateTime<Utc>, s: i64) -> Rhythm {
+        got.seconds
+            .iter()
+            .find(|(at, _)| *at == t0 + Duration::seconds(s))
+            .unwrap()
+            .1
+            .rhythm
+    }
+
+    #[test]
+    fn ventricular_flutter_gives_vf_seconds_a_stored_episode_and_no_beats_inside() {
+        let (got, t0) = run_episode(SynthRhythm::VentricularFlutter, 11, (40.0, 20.0), 90.0);
+        let rhythm_at = |s: i64| rhythm_at(&got, t0, s);
         assert_ne!(rhythm_at(30), Rhythm::VentricularFibrillation);
         // Confirmed within 6 s of onset, and held until the flutter stops.
         assert!((47..58).all(|s| rhythm_at(s) == Rhythm::VentricularFibrillation));
@@ -811,22 +824,8 @@ mod tests {
 
     #[test]
     fn an_af_episode_gives_af_seconds_and_a_stored_episode() {
-        let (samples, _) = SynthConfig::new(SampleRate::hz(250.0), 7)
-            .heart_rate_bpm(75.0)
-            .rhythm_episode(SynthRhythm::AtrialFibrillation, 60.0, 120.0)
-            .generate_counts(240.0)
-            .unwrap();
-        let all = to_records(&samples, |_| false);
-        let got = run(&(0..all.len()).collect::<Vec<_>>(), &all, 4);
-        let t0 = all[0].first_sample_at;
-        let rhythm_at = |s: i64| {
-            got.seconds
-                .iter()
-                .find(|(at, _)| *at == t0 + Duration::seconds(s))
-                .unwrap()
-                .1
-                .rhythm
-        };
+        let (got, t0) = run_episode(SynthRhythm::AtrialFibrillation, 7, (60.0, 120.0), 240.0);
+        let rhythm_at = |s: i64| rhythm_at(&got, t0, s);
         assert_eq!(rhythm_at(50), Rhythm::Regular);
         // AF from 60 s to 180 s; the windows are 30 s, decided after them.
         assert!((100..180).all(|s| rhythm_at(s) == Rhythm::Af));
