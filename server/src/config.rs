@@ -268,8 +268,9 @@ pub struct IngestConfig {
     /// …or when its first message has waited this long, in milliseconds (1..=50).
     #[serde(default = "default_batch_max_delay_ms")]
     pub batch_max_delay_ms: u64,
-    /// Capacity of the queue between the MQTT source and the committer, in messages. When full,
-    /// the source stops reading from the broker (backpressure; the broker holds the rest).
+    /// Deliveries waiting for the committer beyond which a warning is logged, in messages. The
+    /// queue is bounded by the broker's in-flight window (the server acknowledges only after the
+    /// commit), never by blocking the MQTT loop, which must keep polling for its keep-alive.
     #[serde(default = "default_queue_capacity")]
     pub queue_capacity: usize,
     /// A device time further than this in the future of the gateway's receive time is flagged

@@ -76,9 +76,19 @@ impl<S: Storage> Committer<S> {
     }
 
     /// Runs until `rx` closes, then lets the hot path write what it holds.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Delivery>) {
+    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Delivery>) {
         let mut deliveries = Vec::with_capacity(self.config.batch_max_messages);
         while let Some(first) = rx.recv().await {
+            // The broker's in-flight window bounds this queue; past the configured depth it is
+            // not doing so (or its window is set too large), which an operator must hear of.
+            let waiting = rx.len();
+            if waiting > self.config.queue_capacity {
+                tracing::warn!(
+                    waiting,
+                    limit = self.config.queue_capacity,
+                    "Deliveries pile up before the committer: check the broker's in-flight limit."
+                );
+            }
             let deadline = tokio::time::Instant::now() + self.config.batch_max_delay();
             deliveries.push(first);
             while deliveries.len() < self.config.batch_max_messages {

@@ -201,7 +201,7 @@ async fn serve_with<S: Storage, A: AlertStore + Clone + 'static>(
     )
     .await
     .context("while loading loans and watermarks")?;
-    let (tx, rx) = mpsc::channel(config.ingest.queue_capacity);
+    let (tx, rx) = mpsc::unbounded_channel();
     let broker = source.liveness();
     let source_task = tokio::spawn(source.run(tx));
     let committer_task = tokio::spawn(committer.run(rx));

@@ -194,9 +194,14 @@ impl MqttSource {
         self.last_event.clone()
     }
 
-    /// Polls the broker until `out` closes. When `out` is full this stops reading, and the
-    /// broker holds the rest (backpressure).
-    pub async fn run(mut self, out: mpsc::Sender<Delivery>) {
+    /// Polls the broker until `out` closes.
+    ///
+    /// The loop never waits on the committer: it must keep polling, or no keep-alive goes out and
+    /// the broker drops the session (seen at 1,000 homes with a slow build). `out` is unbounded,
+    /// yet bounded in fact: every delivery stays unacknowledged until its commit, and the broker
+    /// sends no more than its in-flight window (Mosquitto's `max_inflight_messages`) of
+    /// unacknowledged messages. Backpressure is the broker holding the rest.
+    pub async fn run(mut self, out: mpsc::UnboundedSender<Delivery>) {
         loop {
             let polled = self.event_loop.poll().await;
             if matches!(polled, Ok(Event::Incoming(_))) {
@@ -229,7 +234,7 @@ impl MqttSource {
                         connection: self.connection.load(Ordering::Acquire),
                         publish,
                     };
-                    if out.send(delivery).await.is_err() {
+                    if out.send(delivery).is_err() {
                         return;
                     }
                 }
