@@ -12,6 +12,7 @@ use crate::alerts::engine::PatientContext;
 use crate::alerts::feed::{self, AlertFeed};
 use crate::alerts::notify::{Notifier, OnCallRecipients};
 use crate::alerts::rules::{Overrides, RuleSet};
+use crate::alerts::schedule;
 use crate::alerts::service::{AlertCore, AlertHandle, Clock, ServiceConfig};
 use crate::alerts::store::{AlertStore, PgAlertStore, SqliteAlertStore};
 use crate::alerts::webhook::Webhook;
@@ -253,11 +254,18 @@ fn patient_context(patient: &crate::storage::Patient) -> PatientContext {
         let d = d.to_lowercase();
         d.contains("心房細動") || d.contains("atrial fibrillation")
     });
+    let schedule = match patient.reading_schedule.as_deref().map(schedule::parse) {
+        None => Vec::new(),
+        Some(Ok(schedule)) => schedule,
+        Some(Err(error)) => {
+            // The patient is still monitored; only missed-reading alerts are off until fixed.
+            tracing::error!(patient_id = %patient.id, %error, "Reading schedule unreadable; no missed-reading alerts.");
+            Vec::new()
+        }
+    };
     PatientContext {
         known_af,
-        // The registry's schedule is free text for people; structured schedules (and with them
-        // missed-reading alerts from the registry) come with the coordinators' screens.
-        schedule: Vec::new(),
+        schedule,
         monitored_since: patient.consent_monitoring_at,
     }
 }

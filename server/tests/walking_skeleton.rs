@@ -199,6 +199,28 @@ async fn low_spo2_raises_an_alert_that_the_care_team_acknowledges() {
     .expect("a spo2_low alert for p-0002");
     assert_eq!(alert["priority"], "high");
 
+    // The registry schedules p-0001's blood pressure at 07:00 and 19:00 Japan time and no cuff
+    // reading came: the care team gets a low-priority missed-reading alert, not a page.
+    let missed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let (_, _, body) = http(addr, "GET", "/api/v1/alerts", Some(&cookie), None).await;
+            let list: Value = serde_json::from_str(&body).unwrap();
+            if let Some(alert) = items(&list).iter().find(|a| {
+                a["patient_id"] == "p-0001"
+                    && a["rule"]
+                        .as_str()
+                        .unwrap_or("")
+                        .starts_with("missed_reading/")
+            }) {
+                return alert.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+    .await
+    .expect("a missed-reading alert from the registry's schedule");
+    assert_eq!(missed["priority"], "low");
+
     // Another team's nurse does not see it.
     let foreign = log_in(addr, "tamagawa").await;
     let (_, _, body) = http(addr, "GET", "/api/v1/alerts", Some(&foreign), None).await;

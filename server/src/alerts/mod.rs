@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`news2`]: the NEWS2 score from home measurements (pure).
 //! - [`rules`]: the versioned rules file with cited defaults, and doctors' per-patient overrides.
+//! - [`schedule`]: the registry's reading schedule text → scheduled readings.
 //! - [`debounce`]: hysteresis and minimum duration, the state machine behind every rule.
 //! - [`trend`]: per-patient baselines (weight, temperature, SpO2).
 //! - [`engine`]: the pure rules engine: observations and ticks in, alert signals out.
@@ -23,6 +24,7 @@ pub mod lifecycle;
 pub mod news2;
 pub mod notify;
 pub mod rules;
+pub mod schedule;
 pub mod service;
 pub mod store;
 pub mod trend;
