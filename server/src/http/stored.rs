@@ -47,6 +47,18 @@ struct Mirrored {
 
 type Mirror = Arc<RwLock<BTreeMap<Uuid, Mirrored>>>;
 
+/// How long a read of the registry's patients and teams serves access decisions: a change in the
+/// registry (a new patient, a nurse moved to another team) takes effect within this.
+const REGISTRY_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The registry as access decisions and lists read it.
+#[derive(Debug)]
+struct RegistryView {
+    patients: Vec<storage::Patient>,
+    teams: BTreeMap<String, std::collections::BTreeSet<String>>,
+    read_at: std::time::Instant,
+}
+
 /// The port over storage, registry, live feed and alert service.
 pub struct StoredData<S, A> {
     store: S,
@@ -57,6 +69,7 @@ pub struct StoredData<S, A> {
     mirror: Mirror,
     alerts_tx: broadcast::Sender<Alert>,
     patient_channels: Mutex<HashMap<PatientId, broadcast::Sender<PatientEvent>>>,
+    registry: tokio::sync::Mutex<Option<Arc<RegistryView>>>,
 }
 
 impl<S, A> std::fmt::Debug for StoredData<S, A> {
@@ -88,6 +101,7 @@ impl<S: Storage, A: AlertStore + Clone + 'static> StoredData<S, A> {
             mirror,
             alerts_tx,
             patient_channels: Mutex::default(),
+            registry: tokio::sync::Mutex::default(),
         });
         tokio::spawn(follow_alerts(Arc::downgrade(&data), events));
         Ok(data)
@@ -103,13 +117,36 @@ impl<S: Storage, A: AlertStore + Clone + 'static> StoredData<S, A> {
             .ok_or_else(|| DataError::AlertNotFound(id.clone()))
     }
 
+    /// The registry's patients and their care teams, read at most every [`REGISTRY_TTL`]: every
+    /// access decision needs them, and a ward list makes one per patient.
+    async fn registry(&self) -> Result<Arc<RegistryView>, DataError> {
+        let mut cached = self.registry.lock().await;
+        if let Some(view) = cached
+            .as_ref()
+            .filter(|v| v.read_at.elapsed() < REGISTRY_TTL)
+        {
+            return Ok(view.clone());
+        }
+        let view = Arc::new(RegistryView {
+            patients: self.store.patients().await.map_err(storage_error)?,
+            teams: self
+                .directory
+                .care_teams_by_patient()
+                .await
+                .map_err(storage_error)?,
+            read_at: std::time::Instant::now(),
+        });
+        *cached = Some(view.clone());
+        Ok(view)
+    }
+
     async fn registry_patient(&self, id: &PatientId) -> Result<storage::Patient, DataError> {
-        self.store
-            .patients()
-            .await
-            .map_err(storage_error)?
-            .into_iter()
+        self.registry()
+            .await?
+            .patients
+            .iter()
             .find(|p| p.id == id.0)
+            .cloned()
             .ok_or_else(|| DataError::PatientNotFound(id.clone()))
     }
 
@@ -328,30 +365,23 @@ impl<S: Storage, A: AlertStore + Clone + 'static> ClinicalData for StoredData<S,
     }
 
     async fn patients(&self) -> Result<Vec<PatientSummary>, DataError> {
-        let teams = self
-            .directory
-            .care_teams_by_patient()
-            .await
-            .map_err(storage_error)?;
-        Ok(self
-            .store
-            .patients()
-            .await
-            .map_err(storage_error)?
+        let registry = self.registry().await?;
+        Ok(registry
+            .patients
             .iter()
-            .map(|p| summary(p, &teams))
+            .map(|p| summary(p, &registry.teams))
             .collect())
     }
 
     async fn patient(&self, id: &PatientId) -> Result<PatientDetail, DataError> {
-        let patient = self.registry_patient(id).await?;
-        let teams = self
-            .directory
-            .care_teams_by_patient()
-            .await
-            .map_err(storage_error)?;
+        let registry = self.registry().await?;
+        let patient = registry
+            .patients
+            .iter()
+            .find(|p| p.id == id.0)
+            .ok_or_else(|| DataError::PatientNotFound(id.clone()))?;
         Ok(PatientDetail {
-            summary: summary(&patient, &teams),
+            summary: summary(patient, &registry.teams),
             diseases: patient.main_diseases.clone(),
             allergies: patient.allergies.clone(),
             dnar: patient.dnar,
