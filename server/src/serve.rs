@@ -19,6 +19,7 @@ use crate::alerts::webhook::Webhook;
 use crate::config::{Config, HttpListenConfig, MqttConfig, NotifyConfig, RetentionConfig};
 use crate::hot_path::HotPath;
 use crate::http::audit::AuditLog;
+use crate::http::auth::session_journal::SessionJournal;
 use crate::http::stored::StoredData;
 use crate::http::{AppState, HttpConfig};
 use crate::ingest::Committer;
@@ -95,12 +96,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let opened = storage::open(&config.storage)
         .await
         .context("while opening storage")?;
+    let (audit, sessions) = match &opened {
+        Opened::Timescale(s) => (
+            AuditLog::Postgres(s.pool().clone()),
+            SessionJournal::Postgres(s.pool().clone()),
+        ),
+        Opened::Sqlite(s) => (
+            AuditLog::Sqlite(s.pool().clone()),
+            SessionJournal::Sqlite(s.pool().clone()),
+        ),
+    };
     let backend = Backend {
         directory: Directory::of(&opened),
-        audit: match &opened {
-            Opened::Timescale(s) => AuditLog::Postgres(s.pool().clone()),
-            Opened::Sqlite(s) => AuditLog::Sqlite(s.pool().clone()),
-        },
+        audit,
+        sessions,
         config,
         mqtt_config,
         embedded,
@@ -121,6 +130,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 struct Backend {
     directory: Directory,
     audit: AuditLog,
+    sessions: SessionJournal,
     config: Config,
     mqtt_config: MqttConfig,
     embedded: bool,
@@ -134,6 +144,7 @@ async fn serve_with<S: Storage, A: AlertStore + Clone + 'static>(
     let Backend {
         directory,
         audit,
+        sessions,
         config,
         mqtt_config,
         embedded,
@@ -225,7 +236,10 @@ async fn serve_with<S: Storage, A: AlertStore + Clone + 'static>(
     .context("while loading alerts for the HTTP edge")?;
     let telemetry = services.telemetry.clone();
     let state = AppState::new(HttpConfig::default(), data, audit)
+        .with_session_journal(sessions)
         .with_extra_metrics(move || telemetry.render_prometheus());
+    let restored = state.restore_sessions().await;
+    tracing::info!(restored, "Dashboard sessions restored.");
     let http_task = start_http(&config.http, state).await?;
     if embedded {
         announce_demo_accounts(&directory).await;

@@ -377,3 +377,38 @@ async fn an_authenticator_is_enrolled_from_the_clinic_network() {
     server.kill().unwrap();
     let _ = server.wait();
 }
+
+/// A night doctor's session survives a crash of the server; a logged-out one does not come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_survives_a_server_restart_and_a_logout_does_not() {
+    let stack = Stack::start().await;
+    let mut server = stack.spawn_server_ready().await;
+    let addr = stack.http;
+    let kept = log_in(addr, "doctor").await;
+    let ended = log_in(addr, "nurse").await;
+    let (status, _, _) = http(addr, "DELETE", "/api/v1/session", Some(&ended), None).await;
+    assert_eq!(status, 204);
+    // The journal is written behind the requests: wait until it holds exactly the live session.
+    let journalled = || async {
+        sqlx::query_scalar::<_, String>("SELECT login FROM dashboard_sessions")
+            .fetch_all(stack.store.pool())
+            .await
+            .unwrap()
+    };
+    mimamori_testkit::wait_until(Duration::from_secs(10), || async {
+        journalled().await == vec!["doctor".to_owned()]
+    })
+    .await
+    .expect("the journal holds the doctor's session and not the nurse's");
+    server.kill().unwrap();
+    let _ = server.wait();
+
+    let mut server = stack.spawn_server_ready().await;
+    let (status, _, body) = http(addr, "GET", "/api/v1/session", Some(&kept), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"login\":\"doctor\""), "{body}");
+    let (status, _, _) = http(addr, "GET", "/api/v1/session", Some(&ended), None).await;
+    assert_eq!(status, 401, "a logout stays a logout");
+    server.kill().unwrap();
+    let _ = server.wait();
+}

@@ -132,6 +132,39 @@ impl AppState {
         }))
     }
 
+    /// Keeps sessions in `journal` too, so they survive a restart (call before serving).
+    pub fn with_session_journal(
+        mut self,
+        journal: crate::http::auth::session_journal::SessionJournal,
+    ) -> Self {
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => {
+                inner.sessions = SessionStore::journalled(inner.config.session_limits, journal);
+            }
+            None => tracing::error!("Session journal added after the state was shared; ignored."),
+        }
+        self
+    }
+
+    /// Brings back the journalled sessions, each user's roles and teams read afresh.
+    pub async fn restore_sessions(&self) -> usize {
+        let data = self.data.clone();
+        self.sessions
+            .restore(Utc::now(), move |login| {
+                let data = data.clone();
+                async move {
+                    match data.user_by_login(&login).await {
+                        Ok(account) => account.as_ref().map(super::auth::session::SessionUser::from),
+                        Err(error) => {
+                            tracing::error!(%error, "Reading an account to restore its session failed.");
+                            None
+                        }
+                    }
+                }
+            })
+            .await
+    }
+
     /// Adds the core's metrics renderer to `/metrics` (call before serving).
     pub fn with_extra_metrics(
         mut self,

@@ -5,4 +5,5 @@ pub mod network;
 pub mod password;
 pub mod rate_limit;
 pub mod session;
+pub mod session_journal;
 pub mod totp;

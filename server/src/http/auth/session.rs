@@ -16,6 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 
+use super::session_journal::{SessionJournal, StoredSession};
 use crate::http::access::Principal;
 use crate::http::data::UserAccount;
 
@@ -53,6 +54,8 @@ pub struct Session {
     pub second_factor: bool,
     /// Address at login.
     pub login_address: IpAddr,
+    /// `last_seen` as last written to the journal.
+    journaled_seen: DateTime<Utc>,
 }
 
 /// What a session knows about its user (no secrets).
@@ -91,15 +94,25 @@ pub enum SessionRejection {
     Expired,
 }
 
-/// In-memory session store. Sessions do not survive a restart: users log in again.
+/// The session store: in memory, and journalled in the database when given one (see
+/// [`SessionStore::journalled`]) so that a restart does not log everybody out.
 #[derive(Debug, Default)]
 pub struct SessionStore {
     limits: SessionLimits,
     sessions: Mutex<HashMap<[u8; 32], Session>>,
+    journal: Option<SessionJournal>,
 }
+
+/// A session's `last_seen` is journalled at most this often (a restart may then end a session
+/// up to this much earlier than its idle limit would have).
+const JOURNAL_SEEN_EVERY: Duration = Duration::minutes(1);
 
 fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
+}
+
+fn hex(digest: &[u8; 32]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl SessionStore {
@@ -108,6 +121,92 @@ impl SessionStore {
         Self {
             limits,
             sessions: Mutex::default(),
+            journal: None,
+        }
+    }
+
+    /// A store that also keeps its sessions in `journal`, so they survive a restart.
+    pub fn journalled(limits: SessionLimits, journal: SessionJournal) -> Self {
+        Self {
+            journal: Some(journal),
+            ..Self::new(limits)
+        }
+    }
+
+    /// Brings back the journalled sessions still within their limits; `user_of` reads each
+    /// user's roles and teams afresh (`None`: the account is gone, and so is the session).
+    pub async fn restore<F, Fut>(&self, now: DateTime<Utc>, user_of: F) -> usize
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Option<SessionUser>>,
+    {
+        let Some(journal) = &self.journal else {
+            return 0;
+        };
+        let stored = match journal.load().await {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::error!(%error, "Reading the session journal failed; nobody stays logged in.");
+                return 0;
+            }
+        };
+        let mut restored = 0;
+        for s in stored {
+            let Some(key) = unhex(&s.token_sha256) else {
+                continue;
+            };
+            let user = user_of(s.login.clone()).await;
+            let session = user.map(|user| Session {
+                user,
+                created_at: s.created_at,
+                last_seen: s.last_seen,
+                second_factor: s.second_factor,
+                login_address: s.login_address,
+                journaled_seen: s.last_seen,
+            });
+            match session.filter(|session| !expired(session, self.limits, now)) {
+                Some(session) => {
+                    self.lock().insert(key, session);
+                    restored += 1;
+                }
+                None => self.journal_forget(&key),
+            }
+        }
+        restored
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Session>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn journal_record(&self, key: &[u8; 32], session: &Session) {
+        if let Some(journal) = self.journal.clone() {
+            let stored = StoredSession {
+                token_sha256: hex(key),
+                login: session.user.login.clone(),
+                created_at: session.created_at,
+                last_seen: session.last_seen,
+                second_factor: session.second_factor,
+                login_address: session.login_address,
+            };
+            tokio::spawn(async move {
+                if let Err(error) = journal.record(&stored).await {
+                    tracing::warn!(%error, "Journalling a session failed; it will not survive a restart.");
+                }
+            });
+        }
+    }
+
+    fn journal_forget(&self, key: &[u8; 32]) {
+        if let Some(journal) = self.journal.clone() {
+            let token_sha256 = hex(key);
+            tokio::spawn(async move {
+                if let Err(error) = journal.forget(&token_sha256).await {
+                    tracing::warn!(%error, "Removing a session from the journal failed.");
+                }
+            });
         }
     }
 
@@ -128,41 +227,57 @@ impl SessionStore {
             last_seen: now,
             second_factor,
             login_address: address,
+            journaled_seen: now,
         };
-        let mut sessions = self
-            .sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = digest(&token);
+        self.journal_record(&key, &session);
+        let mut sessions = self.lock();
         let limits = self.limits;
-        sessions.retain(|_, s| !expired(s, limits, now));
-        sessions.insert(digest(&token), session);
+        let gone: Vec<[u8; 32]> = sessions
+            .iter()
+            .filter(|(_, s)| expired(s, limits, now))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &gone {
+            sessions.remove(k);
+            self.journal_forget(k);
+        }
+        sessions.insert(key, session);
         token
     }
 
     /// Looks up and touches the session behind a cookie value.
     pub fn touch(&self, token: &str, now: DateTime<Utc>) -> Result<Session, SessionRejection> {
         let key = digest(token);
-        let mut sessions = self
-            .sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut sessions = self.lock();
         let session = sessions.get_mut(&key).ok_or(SessionRejection::Unknown)?;
         if expired(session, self.limits, now) {
             sessions.remove(&key);
+            self.journal_forget(&key);
             return Err(SessionRejection::Expired);
         }
         session.last_seen = now;
+        if now - session.journaled_seen >= JOURNAL_SEEN_EVERY {
+            session.journaled_seen = now;
+            self.journal_record(&key, session);
+        }
         Ok(session.clone())
     }
 
     /// Ends the session behind a cookie value (logout).
     pub fn close(&self, token: &str) {
-        let mut sessions = self
-            .sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        sessions.remove(&digest(token));
+        let key = digest(token);
+        self.lock().remove(&key);
+        self.journal_forget(&key);
     }
+}
+
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    let bytes: Vec<u8> = (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect::<Option<_>>()?;
+    bytes.try_into().ok()
 }
 
 fn expired(s: &Session, limits: SessionLimits, now: DateTime<Utc>) -> bool {
