@@ -27,11 +27,12 @@ const SETAGAYA: [(&str, &str); 6] = [
 ];
 
 /// Non-GET routes without a path id that carry no patient data.
-const NO_PATIENT_DATA: [&str; 4] = [
+const NO_PATIENT_DATA: [&str; 5] = [
     "POST /api/v1/session",
     "DELETE /api/v1/session",
     "POST /api/v1/session/totp",
     "PUT /api/v1/session/totp",
+    "DELETE /api/v1/users/{user_id}/totp",
 ];
 
 struct App {

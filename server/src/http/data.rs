@@ -359,8 +359,9 @@ pub enum DataError {
 pub trait ClinicalData: Send + Sync + 'static {
     /// The account with this login name.
     async fn user_by_login(&self, login: &str) -> Result<Option<UserAccount>, DataError>;
-    /// Records the user's TOTP secret once they proved their authenticator holds it.
-    async fn enroll_totp(&self, user: &UserId, secret: &str) -> Result<(), DataError>;
+    /// Records the user's TOTP secret once they proved their authenticator holds it, or removes
+    /// it (an administrator's reset after a lost phone).
+    async fn set_totp_secret(&self, user: &UserId, secret: Option<&str>) -> Result<(), DataError>;
     /// Every patient (the HTTP layer filters by scope).
     async fn patients(&self) -> Result<Vec<PatientSummary>, DataError>;
     /// One patient's record.

@@ -670,14 +670,14 @@ impl ClinicalData for Simulation {
             .cloned())
     }
 
-    async fn enroll_totp(&self, user: &UserId, secret: &str) -> Result<(), DataError> {
+    async fn set_totp_secret(&self, user: &UserId, secret: Option<&str>) -> Result<(), DataError> {
         let mut users = self
             .users
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match users.iter_mut().find(|u| &u.id == user) {
             Some(account) => {
-                account.totp_secret = Some(secret.to_owned());
+                account.totp_secret = secret.map(str::to_owned);
                 Ok(())
             }
             None => Err(DataError::Storage(format!("no account {user}"))),

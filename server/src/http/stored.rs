@@ -357,7 +357,7 @@ impl<S: Storage, A: AlertStore + Clone + 'static> ClinicalData for StoredData<S,
         }))
     }
 
-    async fn enroll_totp(&self, user: &UserId, secret: &str) -> Result<(), DataError> {
+    async fn set_totp_secret(&self, user: &UserId, secret: Option<&str>) -> Result<(), DataError> {
         self.directory
             .set_totp_secret(&user.0, secret)
             .await

@@ -266,8 +266,12 @@ impl Directory {
         ))
     }
 
-    /// Records a user's TOTP secret (enrolled from the dashboard).
-    pub async fn set_totp_secret(&self, user_id: &str, secret: &str) -> Result<(), StorageError> {
+    /// Records a user's TOTP secret (enrolled from the dashboard), or removes it (reset).
+    pub async fn set_totp_secret(
+        &self,
+        user_id: &str,
+        secret: Option<&str>,
+    ) -> Result<(), StorageError> {
         let updated = on_pool!(self, |pool| {
             sqlx::query("UPDATE user_accounts SET totp_secret = $1 WHERE user_id = $2")
                 .bind(secret)

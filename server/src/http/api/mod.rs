@@ -10,6 +10,7 @@ pub mod page;
 pub mod patients;
 pub mod scope;
 pub mod session;
+pub mod users;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -35,6 +36,7 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(session::login, session::me, session::logout))
         .routes(routes!(session::totp_setup, session::totp_confirm))
+        .routes(routes!(users::reset_totp))
         .routes(routes!(patients::list))
         .routes(routes!(patients::detail))
         .routes(routes!(patients::patient_tile))

@@ -278,7 +278,7 @@ pub async fn totp_confirm(
     }
     state
         .data
-        .enroll_totp(&user.user.principal.user_id, &secret)
+        .set_totp_secret(&user.user.principal.user_id, Some(&secret))
         .await?;
     state
         .pending_totp
