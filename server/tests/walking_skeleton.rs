@@ -62,6 +62,31 @@ async fn log_in(addr: std::net::SocketAddr, login: &str) -> String {
         .to_owned()
 }
 
+/// Polls the alert list as the holder of `cookie` sees it until an alert of `patient` whose rule
+/// starts with `rule` appears (20 s at most).
+async fn wait_for_alert(
+    addr: std::net::SocketAddr,
+    cookie: &str,
+    patient: &str,
+    rule: &str,
+) -> Value {
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let (status, _, body) = http(addr, "GET", "/api/v1/alerts", Some(cookie), None).await;
+            assert_eq!(status, 200, "{body}");
+            let list: Value = serde_json::from_str(&body).unwrap();
+            if let Some(alert) = items(&list).iter().find(|a| {
+                a["patient_id"] == patient && a["rule"].as_str().unwrap_or("").starts_with(rule)
+            }) {
+                return alert.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("no {rule} alert for {patient} within 20 s"))
+}
+
 fn items(list: &Value) -> &Vec<Value> {
     list.as_array()
         .or_else(|| list["items"].as_array())
@@ -182,43 +207,12 @@ async fn low_spo2_raises_an_alert_that_the_care_team_acknowledges() {
     gateway.publish_new().await;
     gateway.wait_acked(last, Duration::from_secs(30)).await;
 
-    let alert = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let (status, _, body) = http(addr, "GET", "/api/v1/alerts", Some(&cookie), None).await;
-            assert_eq!(status, 200, "{body}");
-            let list: Value = serde_json::from_str(&body).unwrap();
-            if let Some(alert) = items(&list).iter().find(|a| {
-                a["patient_id"] == "p-0002" && a["rule"].as_str().unwrap_or("").contains("spo2_low")
-            }) {
-                return alert.clone();
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    })
-    .await
-    .expect("a spo2_low alert for p-0002");
+    let alert = wait_for_alert(addr, &cookie, "p-0002", "spo2_low").await;
     assert_eq!(alert["priority"], "high");
 
     // The registry schedules p-0001's blood pressure at 07:00 and 19:00 Japan time and no cuff
     // reading came: the care team gets a low-priority missed-reading alert, not a page.
-    let missed = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let (_, _, body) = http(addr, "GET", "/api/v1/alerts", Some(&cookie), None).await;
-            let list: Value = serde_json::from_str(&body).unwrap();
-            if let Some(alert) = items(&list).iter().find(|a| {
-                a["patient_id"] == "p-0001"
-                    && a["rule"]
-                        .as_str()
-                        .unwrap_or("")
-                        .starts_with("missed_reading/")
-            }) {
-                return alert.clone();
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    })
-    .await
-    .expect("a missed-reading alert from the registry's schedule");
+    let missed = wait_for_alert(addr, &cookie, "p-0001", "missed_reading/").await;
     assert_eq!(missed["priority"], "low");
 
     // Another team's nurse does not see it.
@@ -374,6 +368,37 @@ async fn an_authenticator_is_enrolled_from_the_clinic_network() {
         status, 409,
         "a second enrolment needs an administrator's reset"
     );
+
+    // Only an administrator resets it; then the nurse can enrol a new phone.
+    let reset = |cookie: String, user: &'static str| async move {
+        http(
+            addr,
+            "DELETE",
+            &format!("/api/v1/users/{user}/totp"),
+            Some(&cookie),
+            None,
+        )
+        .await
+    };
+    assert_eq!(
+        reset(cookie.clone(), "u-new").await.0,
+        403,
+        "a nurse cannot reset authenticators"
+    );
+    let admin = log_in(addr, "admin").await;
+    let (status, _, body) = reset(admin.clone(), "u-new").await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(stored().await, None);
+    assert_eq!(reset(admin, "u-nobody").await.0, 404);
+    let (status, _, _) = http(
+        addr,
+        "POST",
+        "/api/v1/session/totp",
+        Some(&cookie),
+        Some(&json!({"password": "mimamori-newnurse"})),
+    )
+    .await;
+    assert_eq!(status, 200, "enrolment is open again after the reset");
     server.kill().unwrap();
     let _ = server.wait();
 }
