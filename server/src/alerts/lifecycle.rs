@@ -479,14 +479,8 @@ impl Lifecycle {
             });
         }
         let from = alert.state;
-        alert.level += 1;
-        alert.escalate_at = delays.of(alert.priority).map(|d| at + d);
         alert.snoozed_until = None;
-        let to = if from == AlertState::ClearedUnacknowledged {
-            from
-        } else {
-            AlertState::Escalated
-        };
+        let to = next_tier(alert, delays, at);
         Ok(self.record(
             id,
             at,
@@ -558,15 +552,8 @@ impl Lifecycle {
                 continue;
             };
             let from = alert.state;
-            alert.level += 1;
-            alert.escalate_at = self.delays.of(alert.priority).map(|d| at + d);
+            let to = next_tier(alert, self.delays, at);
             let note = format!("level {}", alert.level);
-            // A cleared-but-latched alert is escalated too, yet stays cleared-unacknowledged.
-            let to = if from == AlertState::ClearedUnacknowledged {
-                from
-            } else {
-                AlertState::Escalated
-            };
             out.push(self.record(id, at, Some(from), to, Actor::System, note));
         }
         out
@@ -616,6 +603,18 @@ impl Lifecycle {
         if let Some(a) = self.alerts.get(&id).filter(|a| !a.is_open()) {
             self.open.remove(&(a.patient.clone(), a.key.clone()));
         }
+    }
+}
+
+/// Moves an alert to the next escalation tier at `at`; returns the state it enters. A
+/// cleared-but-latched alert is escalated too, yet stays cleared-unacknowledged.
+fn next_tier(alert: &mut Alert, delays: EscalationDelays, at: DateTime<Utc>) -> AlertState {
+    alert.level += 1;
+    alert.escalate_at = delays.of(alert.priority).map(|d| at + d);
+    if alert.state == AlertState::ClearedUnacknowledged {
+        alert.state
+    } else {
+        AlertState::Escalated
     }
 }
 
