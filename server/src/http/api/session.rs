@@ -94,16 +94,11 @@ pub async fn login(
         e
     };
     let account = state.data.user_by_login(req.login.trim()).await?;
-    // Argon2 takes tens of ms: off the async workers. Unknown names verify a decoy hash
-    // so that timing does not reveal which login names exist.
+    // Unknown names verify a decoy hash so that timing does not reveal which login names exist.
     let phc = account
         .as_ref()
         .map_or_else(|| decoy_hash().to_owned(), |a| a.password_phc.clone());
-    let password = req.password.clone();
-    let password_ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let password_ok = password_matches(req.password.clone(), phc).await?;
     let account = match account {
         Some(a) if password_ok => a,
         _ => return Err(fail(ApiError::InvalidCredentials)),
@@ -157,6 +152,14 @@ pub async fn login(
         .path("/")
         .build();
     Ok((jar.add(cookie), Json(Me::from(&user))))
+}
+
+/// Checks a password against its argon2 hash off the async workers (it takes tens of ms).
+async fn password_matches(password: String, phc: String) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// The logged-in user.
@@ -231,12 +234,7 @@ pub async fn totp_setup(
             "an authenticator is already enrolled; an administrator resets it".into(),
         ));
     }
-    let phc = account.password_phc.clone();
-    let password = req.password;
-    let password_ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let password_ok = password_matches(req.password, account.password_phc.clone()).await?;
     if !password_ok {
         return Err(ApiError::InvalidCredentials);
     }

@@ -111,10 +111,6 @@ fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-fn hex(digest: &[u8; 32]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl SessionStore {
     /// A store with the given lifetimes.
     pub fn new(limits: SessionLimits) -> Self {
@@ -152,9 +148,10 @@ impl SessionStore {
         };
         let mut restored = 0;
         for s in stored {
-            let Some(key) = unhex(&s.token_sha256) else {
+            let mut key = [0u8; 32];
+            if hex::decode_to_slice(&s.token_sha256, &mut key).is_err() {
                 continue;
-            };
+            }
             let user = user_of(s.login.clone()).await;
             let session = user.map(|user| Session {
                 user,
@@ -184,7 +181,7 @@ impl SessionStore {
     fn journal_record(&self, key: &[u8; 32], session: &Session) {
         if let Some(journal) = self.journal.clone() {
             let stored = StoredSession {
-                token_sha256: hex(key),
+                token_sha256: hex::encode(key),
                 login: session.user.login.clone(),
                 created_at: session.created_at,
                 last_seen: session.last_seen,
@@ -201,7 +198,7 @@ impl SessionStore {
 
     fn journal_forget(&self, key: &[u8; 32]) {
         if let Some(journal) = self.journal.clone() {
-            let token_sha256 = hex(key);
+            let token_sha256 = hex::encode(key);
             tokio::spawn(async move {
                 if let Err(error) = journal.forget(&token_sha256).await {
                     tracing::warn!(%error, "Removing a session from the journal failed.");
@@ -270,14 +267,6 @@ impl SessionStore {
         self.lock().remove(&key);
         self.journal_forget(&key);
     }
-}
-
-fn unhex(text: &str) -> Option<[u8; 32]> {
-    let bytes: Vec<u8> = (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect::<Option<_>>()?;
-    bytes.try_into().ok()
 }
 
 fn expired(s: &Session, limits: SessionLimits, now: DateTime<Utc>) -> bool {
