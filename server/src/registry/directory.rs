@@ -11,7 +11,7 @@ use sqlx::{PgPool, Row as _, SqlitePool};
 
 use crate::sinks::sqlite::SqliteStore;
 use crate::sinks::timescale::TimescaleStore;
-use crate::storage::{Clinic, Opened, StorageError};
+use crate::storage::{Clinic, Opened, StorageError, on_pool};
 
 /// A registry user, with their dashboard account when they have one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,16 +101,6 @@ impl From<&SqliteStore> for Directory {
     }
 }
 
-/// One body for both pools: `$pool` is bound to the variant's pool.
-macro_rules! on_pool {
-    ($self:expr, |$pool:ident| $body:expr) => {
-        match $self {
-            Directory::Postgres($pool) => $body,
-            Directory::Sqlite($pool) => $body,
-        }
-    };
-}
-
 impl Directory {
     /// Inserts or updates a user and, when given, their account (`password_phc` already hashed).
     pub async fn upsert_user(
@@ -118,7 +108,7 @@ impl Directory {
         user: &User,
         password_phc: Option<&str>,
     ) -> Result<(), StorageError> {
-        on_pool!(self, |pool| {
+        on_pool!(Directory, self, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO users (id, name, role, clinic_id, phone) VALUES ($1, $2, $3, $4, $5)
@@ -155,7 +145,7 @@ impl Directory {
 
     /// Inserts or updates a team; its members and patients become exactly the given ones.
     pub async fn upsert_care_team(&self, team: &CareTeam) -> Result<(), StorageError> {
-        on_pool!(self, |pool| {
+        on_pool!(Directory, self, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO care_teams (id, name, clinic_id) VALUES ($1, $2, $3)
@@ -191,7 +181,7 @@ impl Directory {
 
     /// The account signing in with `login`, with the teams its user belongs to.
     pub async fn account_by_login(&self, login: &str) -> Result<Option<Account>, StorageError> {
-        on_pool!(self, |pool| {
+        on_pool!(Directory, self, |pool| {
             let Some(row) = sqlx::query(
                 "SELECT a.user_id, a.login, u.name, a.roles, a.password_phc, a.totp_secret
                  FROM user_accounts a JOIN users u ON u.id = a.user_id WHERE a.login = $1",
@@ -230,7 +220,7 @@ impl Directory {
     pub async fn care_teams_by_patient(
         &self,
     ) -> Result<BTreeMap<String, BTreeSet<String>>, StorageError> {
-        let rows: Vec<(String, String)> = on_pool!(self, |pool| {
+        let rows: Vec<(String, String)> = on_pool!(Directory, self, |pool| {
             sqlx::query_as("SELECT patient_id, care_team_id FROM care_team_patients")
                 .fetch_all(pool)
                 .await?
@@ -245,7 +235,7 @@ impl Directory {
     /// A clinic by id.
     pub async fn clinic(&self, id: &str) -> Result<Option<Clinic>, StorageError> {
         let row: Option<(String, String, String, String, String, String)> =
-            on_pool!(self, |pool| {
+            on_pool!(Directory, self, |pool| {
                 sqlx::query_as(
                     "SELECT id, name, director, emergency_phone, opening_hours, area
                      FROM clinics WHERE id = $1",
@@ -272,7 +262,7 @@ impl Directory {
         user_id: &str,
         secret: Option<&str>,
     ) -> Result<(), StorageError> {
-        let updated = on_pool!(self, |pool| {
+        let updated = on_pool!(Directory, self, |pool| {
             sqlx::query("UPDATE user_accounts SET totp_secret = $1 WHERE user_id = $2")
                 .bind(secret)
                 .bind(user_id)
@@ -291,7 +281,7 @@ impl Directory {
 
     /// The patients a gateway serves (the registry's `gateways.patient_id`).
     pub async fn patients_of_gateway(&self, gateway: &str) -> Result<Vec<String>, StorageError> {
-        Ok(on_pool!(self, |pool| {
+        Ok(on_pool!(Directory, self, |pool| {
             sqlx::query_scalar(
                 "SELECT patient_id FROM gateways WHERE id = $1 AND patient_id IS NOT NULL",
             )
@@ -303,7 +293,7 @@ impl Directory {
 
     /// Is the database reachable?
     pub async fn ping(&self) -> Result<(), StorageError> {
-        on_pool!(self, |pool| {
+        on_pool!(Directory, self, |pool| {
             sqlx::query("SELECT 1").execute(pool).await?;
         });
         Ok(())

@@ -1007,6 +1007,18 @@ pub(crate) const DEVICE_STATES_SQL: &str = "
     WHERE l.patient_id = $1 AND l.lent_from <= $2 AND (l.lent_until IS NULL OR l.lent_until > $2)
     ORDER BY l.device_id";
 
+/// Runs one body on whichever pool an enum with `Postgres(PgPool)` and `Sqlite(SqlitePool)`
+/// variants holds (`on_pool!(Directory, self, |pool| …)`), for modules whose SQL is portable.
+macro_rules! on_pool {
+    ($kind:ident, $self:expr, |$pool:ident| $body:expr) => {
+        match $self {
+            $kind::Postgres($pool) => $body,
+            $kind::Sqlite($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
 /// Runs a generic async function on whichever backend was opened.
 #[macro_export]
 macro_rules! with_storage {

@@ -6,6 +6,7 @@
 
 use std::net::IpAddr;
 
+use crate::storage::on_pool;
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Row as _, SqlitePool};
 
@@ -28,19 +29,10 @@ pub enum SessionJournal {
     Sqlite(SqlitePool),
 }
 
-macro_rules! on_pool {
-    ($self:expr, |$pool:ident| $body:expr) => {
-        match $self {
-            SessionJournal::Postgres($pool) => $body,
-            SessionJournal::Sqlite($pool) => $body,
-        }
-    };
-}
-
 impl SessionJournal {
     /// Inserts or updates a session.
     pub async fn record(&self, s: &StoredSession) -> Result<(), sqlx::Error> {
-        on_pool!(self, |pool| {
+        on_pool!(SessionJournal, self, |pool| {
             sqlx::query(
                 "INSERT INTO dashboard_sessions
                    (token_sha256, login, created_at, last_seen, second_factor, login_address)
@@ -61,7 +53,7 @@ impl SessionJournal {
 
     /// Removes a session (logout, expiry).
     pub async fn forget(&self, token_sha256: &str) -> Result<(), sqlx::Error> {
-        on_pool!(self, |pool| {
+        on_pool!(SessionJournal, self, |pool| {
             sqlx::query("DELETE FROM dashboard_sessions WHERE token_sha256 = $1")
                 .bind(token_sha256)
                 .execute(pool)
@@ -72,7 +64,7 @@ impl SessionJournal {
 
     /// Every stored session.
     pub async fn load(&self) -> Result<Vec<StoredSession>, sqlx::Error> {
-        let rows = on_pool!(self, |pool| {
+        let rows = on_pool!(SessionJournal, self, |pool| {
             sqlx::query(
                 "SELECT token_sha256, login, created_at, last_seen, second_factor, login_address
                  FROM dashboard_sessions",
