@@ -353,11 +353,8 @@ impl Storage for SqliteStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<EpisodeRecord>, StorageError> {
-        let rows = sqlx::query(EPISODES_SQL)
-            .bind(patient)
-            .bind(us(from))
-            .bind(us(to))
-            .fetch_all(&self.pool)
+        let rows = self
+            .rows_in_range(EPISODES_SQL, patient, (from, to))
             .await?;
         rows.iter()
             .map(|row| {
@@ -382,11 +379,8 @@ impl Storage for SqliteStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<QualityRunRecord>, StorageError> {
-        let rows = sqlx::query(QUALITY_RUNS_SQL)
-            .bind(patient)
-            .bind(us(from))
-            .bind(us(to))
-            .fetch_all(&self.pool)
+        let rows = self
+            .rows_in_range(QUALITY_RUNS_SQL, patient, (from, to))
             .await?;
         rows.iter()
             .map(|row| {
@@ -468,18 +462,17 @@ impl Storage for SqliteStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<EcgRecord>, StorageError> {
-        let rows = sqlx::query(
+        let rows = self
+            .rows_in_range(
             "SELECT patient_id, device_id, lead, stream_id, first_sample_index, first_sample_at,
                     sample_rate_hz, uv_per_count, lead_off, samples, received_at
              FROM ecg_chunks
              WHERE patient_id = ? AND first_sample_at >= ? AND first_sample_at < ?
              ORDER BY first_sample_at, first_sample_index",
-        )
-        .bind(patient)
-        .bind(us(from))
-        .bind(us(to))
-        .fetch_all(&self.pool)
-        .await?;
+                patient,
+                (from, to),
+            )
+            .await?;
         rows.iter()
             .map(|row| {
                 let stream: i64 = row.try_get(3)?;
@@ -510,15 +503,14 @@ impl Storage for SqliteStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<BeatRecord>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT patient_id, at, stream_id, sample_index, rr_ms, late FROM beats
+        let rows = self
+            .rows_in_range(
+                "SELECT patient_id, at, stream_id, sample_index, rr_ms, late FROM beats
              WHERE patient_id = ? AND at >= ? AND at < ? ORDER BY at",
-        )
-        .bind(patient)
-        .bind(us(from))
-        .bind(us(to))
-        .fetch_all(&self.pool)
-        .await?;
+                patient,
+                (from, to),
+            )
+            .await?;
         rows.iter()
             .map(|row| {
                 let stream: i64 = row.try_get(2)?;
@@ -944,6 +936,21 @@ async fn write_content(
 }
 
 impl SqliteStore {
+    /// Runs a query whose parameters are a patient and a time range (`$1`, `$2..$3`).
+    async fn rows_in_range(
+        &self,
+        sql: &str,
+        patient: &str,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<Vec<SqliteRow>, sqlx::Error> {
+        sqlx::query(sql)
+            .bind(patient)
+            .bind(us(from))
+            .bind(us(to))
+            .fetch_all(&self.pool)
+            .await
+    }
+
     /// Runs one of the shared observation queries (`$1` patient, `$2` LOINC, `$3..$4` range,
     /// `$5` limit).
     async fn select_observations(

@@ -409,11 +409,8 @@ impl Storage for TimescaleStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<EpisodeRecord>, StorageError> {
-        let rows = sqlx::query(EPISODES_SQL)
-            .bind(patient)
-            .bind(from)
-            .bind(to)
-            .fetch_all(&self.pool)
+        let rows = self
+            .rows_in_range(EPISODES_SQL, patient, (from, to))
             .await?;
         rows.iter()
             .map(|row| {
@@ -438,11 +435,8 @@ impl Storage for TimescaleStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<QualityRunRecord>, StorageError> {
-        let rows = sqlx::query(QUALITY_RUNS_SQL)
-            .bind(patient)
-            .bind(from)
-            .bind(to)
-            .fetch_all(&self.pool)
+        let rows = self
+            .rows_in_range(QUALITY_RUNS_SQL, patient, (from, to))
             .await?;
         rows.iter()
             .map(|row| {
@@ -524,18 +518,17 @@ impl Storage for TimescaleStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<EcgRecord>, StorageError> {
-        let rows = sqlx::query(
+        let rows = self
+            .rows_in_range(
             "SELECT patient_id, device_id, lead, stream_id, first_sample_index, first_sample_at,
                     sample_rate_hz, uv_per_count, lead_off, samples, received_at
              FROM ecg_chunks
              WHERE patient_id = $1 AND first_sample_at >= $2 AND first_sample_at < $3
              ORDER BY first_sample_at, first_sample_index",
-        )
-        .bind(patient)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?;
+                patient,
+                (from, to),
+            )
+            .await?;
         rows.iter()
             .map(|row| {
                 let stream: i64 = row.try_get(3)?;
@@ -566,15 +559,14 @@ impl Storage for TimescaleStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<BeatRecord>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT patient_id, at, stream_id, sample_index, rr_ms, late FROM beats
+        let rows = self
+            .rows_in_range(
+                "SELECT patient_id, at, stream_id, sample_index, rr_ms, late FROM beats
              WHERE patient_id = $1 AND at >= $2 AND at < $3 ORDER BY at",
-        )
-        .bind(patient)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?;
+                patient,
+                (from, to),
+            )
+            .await?;
         rows.iter()
             .map(|row| {
                 let stream: i64 = row.try_get(2)?;
@@ -1077,6 +1069,21 @@ async fn write_contents(
 }
 
 impl TimescaleStore {
+    /// Runs a query whose parameters are a patient and a time range (`$1`, `$2..$3`).
+    async fn rows_in_range(
+        &self,
+        sql: &str,
+        patient: &str,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<Vec<sqlx::postgres::PgRow>, sqlx::Error> {
+        sqlx::query(sql)
+            .bind(patient)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await
+    }
+
     /// Runs one of the shared observation queries (`$1` patient, `$2` LOINC, `$3..$4` range,
     /// `$5` limit).
     async fn select_observations(
