@@ -32,7 +32,7 @@ use ndarray::{Array1, ArrayView1, Axis, Slice, Zip};
 
 use crate::SampleRate;
 use crate::rr::{MIN_PLAUSIBLE_RR_MS, RrInterval};
-use crate::snapshot::{Reader, SnapshotError, put_f32, put_flag, put_u64};
+use crate::snapshot::{Reader, SnapshotError, put_f32, put_flag, put_opt_u64, put_u64};
 
 /// Length of one decision window.
 pub const WINDOW_MS: f64 = 30_000.0;
@@ -174,8 +174,7 @@ impl AfDetector {
             put_f32(out, self.rr_ms[i]);
             put_flag(out, self.contiguous[i]);
         }
-        put_flag(out, self.last_end.is_some());
-        put_u64(out, self.last_end.unwrap_or_default());
+        put_opt_u64(out, self.last_end);
     }
 
     pub(crate) fn load(&mut self, r: &mut Reader<'_>) -> Result<(), SnapshotError> {
@@ -185,9 +184,7 @@ impl AfDetector {
             self.rr_ms[i] = r.f32()?;
             self.contiguous[i] = r.flag("contiguous")?;
         }
-        let present = r.flag("last interval end")?;
-        let end = r.u64()?;
-        self.last_end = present.then_some(end);
+        self.last_end = r.opt_u64("last interval end")?;
         Ok(())
     }
 }

@@ -16,7 +16,7 @@
 use crate::SampleRate;
 use crate::heart_rate::HeartRate;
 use crate::rr::RrInterval;
-use crate::snapshot::{Reader, SnapshotError, put_f32, put_flag, put_u32, put_u64};
+use crate::snapshot::{Reader, SnapshotError, put_f32, put_flag, put_opt_u64, put_u32, put_u64};
 
 /// Thresholds of the events, with their units in their names.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -350,8 +350,7 @@ impl EventDetector {
             put_u32(out, e.streak);
             put_flag(out, e.confirmed);
         }
-        put_flag(out, self.open_asystole.is_some());
-        put_u64(out, self.open_asystole.unwrap_or_default());
+        put_opt_u64(out, self.open_asystole);
     }
 
     pub(crate) fn load(&mut self, r: &mut Reader<'_>) -> Result<(), SnapshotError> {
@@ -373,9 +372,7 @@ impl EventDetector {
             *slot = present.then_some(episode);
         }
         [self.brady, self.tachy] = episodes;
-        let open = r.flag("open asystole")?;
-        let start = r.u64()?;
-        self.open_asystole = open.then_some(start);
+        self.open_asystole = r.opt_u64("open asystole")?;
         Ok(())
     }
 }

@@ -20,7 +20,7 @@
 //! plausible intervals rather than the single previous one, so the long interval after a premature
 //! beat is rejected too and a sustained change of rate is accepted after three beats.
 
-use crate::snapshot::{Reader, SnapshotError, put_f32, put_flag, put_u64};
+use crate::snapshot::{Reader, SnapshotError, put_f32, put_flag, put_opt_u64, put_u64};
 use crate::{Beat, SampleRate};
 
 /// How long a beat waits before it is committed: covers the detector's search-back
@@ -303,8 +303,7 @@ impl RrTracker {
             put_u64(out, r);
             put_flag(out, late);
         }
-        put_flag(out, self.last_committed.is_some());
-        put_u64(out, self.last_committed.unwrap_or_default());
+        put_opt_u64(out, self.last_committed);
         self.reference.iter().for_each(|&v| put_f32(out, v));
         put_u64(out, self.reference_len as u64);
         put_u64(out, self.reference_next as u64);
@@ -319,9 +318,7 @@ impl RrTracker {
         for slot in &mut self.pending[..self.pending_len] {
             *slot = (r.u64()?, r.flag("late")?);
         }
-        let committed = r.flag("last committed")?;
-        let last = r.u64()?;
-        self.last_committed = committed.then_some(last);
+        self.last_committed = r.opt_u64("last committed")?;
         for slot in &mut self.reference {
             *slot = r.f32()?;
         }

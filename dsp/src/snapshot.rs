@@ -41,6 +41,12 @@ pub(crate) fn put_u32(out: &mut Vec<u8>, value: u32) {
     out.extend_from_slice(&value.to_le_bytes());
 }
 
+/// An optional index: a 0/1 byte, then the value (0 when absent).
+pub(crate) fn put_opt_u64(out: &mut Vec<u8>, value: Option<u64>) {
+    put_flag(out, value.is_some());
+    put_u64(out, value.unwrap_or_default());
+}
+
 pub(crate) fn put_flag(out: &mut Vec<u8>, value: bool) {
     out.push(u8::from(value));
 }
@@ -93,6 +99,13 @@ impl<'a> Reader<'a> {
             1 => Ok(true),
             _ => Err(SnapshotError::OutOfRange(what)),
         }
+    }
+
+    /// Reads what [`put_opt_u64`] wrote.
+    pub(crate) fn opt_u64(&mut self, what: &'static str) -> Result<Option<u64>, SnapshotError> {
+        let present = self.flag(what)?;
+        let value = self.u64()?;
+        Ok(present.then_some(value))
     }
 
     pub(crate) fn len_at_most(

@@ -44,7 +44,9 @@
 
 use crate::qrs::QrsDetector;
 use crate::qrs::filters::Biquad;
-use crate::snapshot::{Reader, SnapshotError, put_f32, put_f64, put_flag, put_u32, put_u64};
+use crate::snapshot::{
+    Reader, SnapshotError, put_f32, put_f64, put_flag, put_opt_u64, put_u32, put_u64,
+};
 use crate::{Beat, SampleRate};
 
 /// Band of the VF analysis (Amann et al. 2005 preprocessing: drift removed, above 30 Hz cut).
@@ -686,8 +688,8 @@ impl GuardedQrsDetector {
         put_u64(out, vf.next_index);
         put_f32(out, vf.last_finite);
         put_u32(out, vf.vf_run);
-        put_option(out, vf.compatible_since);
-        put_option(out, vf.open);
+        put_opt_u64(out, vf.compatible_since);
+        put_opt_u64(out, vf.open);
         put_u64(out, vf.last_compatible_end);
         put_u32(out, vf.misses);
         put_flag(out, vf.latest.is_some());
@@ -707,9 +709,9 @@ impl GuardedQrsDetector {
             put_u32(out, beat.delay);
             put_flag(out, beat.late);
         }
-        put_option(out, self.last_found);
-        put_option(out, self.last_reported);
-        put_option(out, self.episode_start);
+        put_opt_u64(out, self.last_found);
+        put_opt_u64(out, self.last_reported);
+        put_opt_u64(out, self.episode_start);
     }
 
     /// Rebuilds a guard from [`snapshot`](Self::snapshot); refuses bytes that are not one.
@@ -742,8 +744,8 @@ impl GuardedQrsDetector {
         vf.next_index = r.u64()?;
         vf.last_finite = r.f32()?;
         vf.vf_run = r.u32()?;
-        vf.compatible_since = read_option(&mut r, "VF compatible run")?;
-        vf.open = read_option(&mut r, "VF episode")?;
+        vf.compatible_since = r.opt_u64("VF compatible run")?;
+        vf.open = r.opt_u64("VF episode")?;
         vf.last_compatible_end = r.u64()?;
         vf.misses = r.u32()?;
         let has_latest = r.flag("VF latest window")?;
@@ -760,21 +762,10 @@ impl GuardedQrsDetector {
             beat.delay = r.u32()?;
             beat.late = r.flag("held beat late")?;
         }
-        guard.last_found = read_option(&mut r, "last beat found")?;
-        guard.last_reported = read_option(&mut r, "last beat reported")?;
-        guard.episode_start = read_option(&mut r, "episode start")?;
+        guard.last_found = r.opt_u64("last beat found")?;
+        guard.last_reported = r.opt_u64("last beat reported")?;
+        guard.episode_start = r.opt_u64("episode start")?;
         r.finish()?;
         Ok(guard)
     }
-}
-
-fn put_option(out: &mut Vec<u8>, value: Option<u64>) {
-    put_flag(out, value.is_some());
-    put_u64(out, value.unwrap_or_default());
-}
-
-fn read_option(r: &mut Reader<'_>, what: &'static str) -> Result<Option<u64>, SnapshotError> {
-    let present = r.flag(what)?;
-    let value = r.u64()?;
-    Ok(present.then_some(value))
 }
