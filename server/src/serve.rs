@@ -45,14 +45,6 @@ pub struct ServeArgs {
     pub check_config: bool,
 }
 
-/// What the other parts of the server (HTTP, alerts) are handed when they start.
-#[derive(Clone, Debug)]
-pub struct Services<S> {
-    pub store: S,
-    pub feed: LiveFeed,
-    pub telemetry: Telemetry,
-}
-
 /// Installs the tracing subscriber once (RUST_LOG; default `info`, the embedded broker `warn`).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -149,11 +141,8 @@ async fn serve_with<S: Storage, A: AlertStore + Clone + 'static>(
         mqtt_config,
         embedded,
     } = backend;
-    let services = Services {
-        store: store.clone(),
-        feed: LiveFeed::new(),
-        telemetry: Telemetry::new(),
-    };
+    let feed = LiveFeed::new();
+    let telemetry = Telemetry::new();
 
     // Rules stage: the alert service and the feed ingest and the hot path write into.
     let alert_config = ServiceConfig::default();
@@ -193,9 +182,9 @@ async fn serve_with<S: Storage, A: AlertStore + Clone + 'static>(
     let hot_path = HotPath::start(
         &config.hot_path,
         store.clone(),
-        services.feed.clone(),
+        feed.clone(),
         alert_feed.clone(),
-        services.telemetry.clone(),
+        telemetry.clone(),
         checkpoints,
     );
     let (acker, source) =
@@ -205,8 +194,8 @@ async fn serve_with<S: Storage, A: AlertStore + Clone + 'static>(
     let committer = Committer::new(
         store.clone(),
         config.ingest.clone(),
-        services.telemetry.clone(),
-        services.feed.clone(),
+        telemetry.clone(),
+        feed.clone(),
         alert_feed,
         hot_path,
         acker,
@@ -220,7 +209,7 @@ async fn serve_with<S: Storage, A: AlertStore + Clone + 'static>(
     let retention_task = tokio::spawn(run_retention(store.clone(), config.retention.clone()));
     let heartbeat_task = tokio::spawn(write_heartbeats(
         alert_store.clone(),
-        services.telemetry.clone(),
+        telemetry.clone(),
         broker,
         notifier_task.clone(),
     ));
@@ -228,16 +217,16 @@ async fn serve_with<S: Storage, A: AlertStore + Clone + 'static>(
     let data = StoredData::start(
         store.clone(),
         directory.clone(),
-        services.feed.clone(),
+        feed.clone(),
         alert_store,
         alerts,
     )
     .await
     .context("while loading alerts for the HTTP edge")?;
-    let telemetry = services.telemetry.clone();
+    let metrics = telemetry.clone();
     let state = AppState::new(HttpConfig::default(), data, audit)
         .with_session_journal(sessions)
-        .with_extra_metrics(move || telemetry.render_prometheus());
+        .with_extra_metrics(move || metrics.render_prometheus());
     let restored = state.restore_sessions().await;
     tracing::info!(restored, "Dashboard sessions restored.");
     let http_task = start_http(&config.http, state).await?;

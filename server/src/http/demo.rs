@@ -1,5 +1,6 @@
-//! Wiring for the one-command demo and the HTTP tests: simulated patients, an
-//! in-memory SQLite audit trail, and the HTTP state over them.
+//! Wiring for the HTTP-only tests and `examples/dashboard_demo.rs` (the UI without broker or
+//! database): simulated patients, an in-memory SQLite audit trail, and the HTTP state over them.
+//! The one-command demo runs the real server (`scripts/demo`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,5 +54,5 @@ pub async fn simulated_state(
     ))
 }
 
-/// How often the demo makes the next patient deteriorate.
+/// How often the dashboard example makes the next patient deteriorate.
 pub const DEMO_DETERIORATION_EVERY: Duration = Duration::from_secs(180);
