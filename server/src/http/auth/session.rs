@@ -100,7 +100,36 @@ pub enum SessionRejection {
 pub struct SessionStore {
     limits: SessionLimits,
     sessions: Mutex<HashMap<[u8; 32], Session>>,
-    journal: Option<SessionJournal>,
+    journal: Option<Journal>,
+}
+
+/// The journal and the one task that writes to it, in the order the changes happened (a logout's
+/// delete must never overtake the login's insert).
+#[derive(Debug)]
+struct Journal {
+    reader: SessionJournal,
+    writes: tokio::sync::mpsc::UnboundedSender<JournalWrite>,
+}
+
+#[derive(Debug)]
+enum JournalWrite {
+    Record(StoredSession),
+    Forget(String),
+}
+
+async fn write_journal(
+    journal: SessionJournal,
+    mut writes: tokio::sync::mpsc::UnboundedReceiver<JournalWrite>,
+) {
+    while let Some(write) = writes.recv().await {
+        let (change, result) = match &write {
+            JournalWrite::Record(stored) => ("record", journal.record(stored).await),
+            JournalWrite::Forget(token_sha256) => ("forget", journal.forget(token_sha256).await),
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, change, "Writing the session journal failed; a restart may not restore this change.");
+        }
+    }
 }
 
 /// A session's `last_seen` is journalled at most this often (a restart may then end a session
@@ -121,10 +150,16 @@ impl SessionStore {
         }
     }
 
-    /// A store that also keeps its sessions in `journal`, so they survive a restart.
+    /// A store that also keeps its sessions in `journal`, so they survive a restart. Starts the
+    /// journal's writer task.
     pub fn journalled(limits: SessionLimits, journal: SessionJournal) -> Self {
+        let (writes, pending) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(write_journal(journal.clone(), pending));
         Self {
-            journal: Some(journal),
+            journal: Some(Journal {
+                reader: journal,
+                writes,
+            }),
             ..Self::new(limits)
         }
     }
@@ -139,7 +174,7 @@ impl SessionStore {
         let Some(journal) = &self.journal else {
             return 0;
         };
-        let stored = match journal.load().await {
+        let stored = match journal.reader.load().await {
             Ok(stored) => stored,
             Err(error) => {
                 tracing::error!(%error, "Reading the session journal failed; nobody stays logged in.");
@@ -179,31 +214,25 @@ impl SessionStore {
     }
 
     fn journal_record(&self, key: &[u8; 32], session: &Session) {
-        if let Some(journal) = self.journal.clone() {
-            let stored = StoredSession {
-                token_sha256: hex::encode(key),
-                login: session.user.login.clone(),
-                created_at: session.created_at,
-                last_seen: session.last_seen,
-                second_factor: session.second_factor,
-                login_address: session.login_address,
-            };
-            tokio::spawn(async move {
-                if let Err(error) = journal.record(&stored).await {
-                    tracing::warn!(%error, "Journalling a session failed; it will not survive a restart.");
-                }
-            });
-        }
+        self.journal_write(JournalWrite::Record(StoredSession {
+            token_sha256: hex::encode(key),
+            login: session.user.login.clone(),
+            created_at: session.created_at,
+            last_seen: session.last_seen,
+            second_factor: session.second_factor,
+            login_address: session.login_address,
+        }));
     }
 
     fn journal_forget(&self, key: &[u8; 32]) {
-        if let Some(journal) = self.journal.clone() {
-            let token_sha256 = hex::encode(key);
-            tokio::spawn(async move {
-                if let Err(error) = journal.forget(&token_sha256).await {
-                    tracing::warn!(%error, "Removing a session from the journal failed.");
-                }
-            });
+        self.journal_write(JournalWrite::Forget(hex::encode(key)));
+    }
+
+    fn journal_write(&self, write: JournalWrite) {
+        if let Some(journal) = &self.journal
+            && journal.writes.send(write).is_err()
+        {
+            tracing::error!("The session journal's writer has stopped.");
         }
     }
 
