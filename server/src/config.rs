@@ -65,13 +65,14 @@ pub struct Config {
     pub notify: Option<NotifyConfig>,
 }
 
-/// Paging: the on-call network and rota decide whom, a signed webhook (a phone-call or pager
+/// Paging: the on-call rota over the registry's care network decides whom, a signed webhook (a phone-call or pager
 /// service) carries it.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyConfig {
-    /// The on-call network and rota (format: `fixtures/oncall/setagaya-network.toml`). Its doctor
-    /// ids are registry user ids: the doctor an alert is routed to may open that patient.
+    /// The on-call rota: who is on call when (format: `fixtures/oncall/setagaya-rota.toml`),
+    /// naming registry clinic and user ids. Clinics, doctors and patients' primary clinics come
+    /// from the registry; the doctor an alert is routed to may open that patient.
     pub rota_file: PathBuf,
     /// The webhook receiver. Its secret may be left out here and given in
     /// `MIMAMORI_WEBHOOK_SECRET` instead, so it stays out of configuration files.

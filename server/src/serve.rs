@@ -24,8 +24,8 @@ use crate::http::stored::StoredData;
 use crate::http::{AppState, HttpConfig};
 use crate::ingest::Committer;
 use crate::oncall::coverage::CoverageConfig;
+use crate::oncall::live::LiveRouting;
 use crate::oncall::rota::RotaFile;
-use crate::oncall::route::OnCallResolver;
 use crate::registry::Directory;
 use crate::sinks::gateway_config;
 use crate::sinks::live_feed::LiveFeed;
@@ -166,7 +166,7 @@ async fn serve_with<S: Storage, A: AlertStore + Clone + 'static>(
     tracing::info!(replayed, "Alert engine caught up with stored observations.");
     let alerts = AlertHandle::spawn(core, Clock::system(), &alert_config);
     let notifier_task = match &config.notify {
-        Some(notify) => Some(start_notifier(notify, alerts.clone())?),
+        Some(notify) => Some(start_notifier(notify, &directory, alerts.clone()).await?),
         None => {
             tracing::warn!("No [notify] section: alerts reach the dashboards only.");
             None
@@ -273,16 +273,26 @@ fn patient_context(patient: &crate::storage::Patient) -> PatientContext {
     }
 }
 
-/// Starts the notifier: the rota decides whom, the signed webhook carries it.
-fn start_notifier(config: &NotifyConfig, alerts: AlertHandle) -> anyhow::Result<NotifierTask> {
-    let (network, rota) = RotaFile::load(&config.rota_file)?
-        .build()
-        .with_context(|| format!("while checking {}", config.rota_file.display()))?;
-    let routing = OnCallRecipients::new(OnCallResolver::new(
-        CoverageConfig::default(),
-        network,
-        rota,
-    ));
+/// Starts the notifier: the rota over the registry's care network decides whom, the signed
+/// webhook carries it. A rota naming a clinic or user the registry does not have stops the start.
+async fn start_notifier(
+    config: &NotifyConfig,
+    directory: &Directory,
+    alerts: AlertHandle,
+) -> anyhow::Result<NotifierTask> {
+    let rota_file = &config.rota_file;
+    let shifts = RotaFile::load(rota_file)?
+        .all_shifts()
+        .with_context(|| format!("while checking {}", rota_file.display()))?;
+    let routing = LiveRouting::start(directory.clone(), CoverageConfig::default(), shifts)
+        .await
+        .with_context(|| {
+            format!(
+                "while checking {} against the registry",
+                rota_file.display()
+            )
+        })?;
+    let refresh = tokio::spawn(routing.clone().keep_current());
     let mut webhook = config.webhook.clone();
     if webhook.secret.is_empty() {
         webhook.secret = std::env::var("MIMAMORI_WEBHOOK_SECRET").unwrap_or_default();
@@ -292,21 +302,23 @@ fn start_notifier(config: &NotifyConfig, alerts: AlertHandle) -> anyhow::Result<
         "notify.webhook.secret or MIMAMORI_WEBHOOK_SECRET must be set: receivers verify the signature"
     );
     let webhook = Webhook::new(webhook).context("while building the webhook client")?;
-    let task = tokio::spawn(Notifier::new(routing, webhook, alerts).run());
-    Ok(NotifierTask(std::sync::Arc::new(task)))
+    let notifier =
+        tokio::spawn(Notifier::new(OnCallRecipients::new(routing), webhook, alerts).run());
+    Ok(NotifierTask(std::sync::Arc::new([notifier, refresh])))
 }
 
-/// The running notifier, shared with the heartbeat writer (it beats while the task lives).
+/// The running notifier and the task keeping its routing current, shared with the heartbeat
+/// writer (it beats while both live).
 #[derive(Clone, Debug)]
-struct NotifierTask(std::sync::Arc<tokio::task::JoinHandle<()>>);
+struct NotifierTask(std::sync::Arc<[tokio::task::JoinHandle<()>; 2]>);
 
 impl NotifierTask {
     fn alive(&self) -> bool {
-        !self.0.is_finished()
+        self.0.iter().all(|task| !task.is_finished())
     }
 
     fn abort(&self) {
-        self.0.abort();
+        self.0.iter().for_each(tokio::task::JoinHandle::abort);
     }
 }
 

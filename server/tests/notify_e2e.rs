@@ -1,6 +1,8 @@
 //! Paging on the real server: with `[notify]` naming the on-call rota and a webhook, an alert
 //! raised from a gateway's readings is posted, signed, to the receiver; the receiver's
-//! confirmation moves the alert to *notified* and records whom the rota routed it to.
+//! confirmation moves the alert to *notified* and records whom the rota routed it to. The rota's
+//! care network is the registry's: a patient registered while the server runs is paged without a
+//! restart, and a rota naming an id the registry does not have stops the start.
 
 mod common;
 
@@ -10,10 +12,16 @@ use std::time::Duration;
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Json, Router, extract::State, routing::post};
 use chrono::Utc;
-use common::{Stack, TestGateway, oximetry};
+use common::{Stack, TestGateway, device, observation, oximetry};
 use mimamori_server::alerts::webhook::signature;
+use mimamori_server::oncall::coverage::CoverageConfig;
+use mimamori_server::oncall::escalation::AlertRouting as _;
+use mimamori_server::oncall::network;
+use mimamori_server::oncall::rota::{PatientId, RotaFile};
+use mimamori_server::oncall::route::OnCallResolver;
+use mimamori_server::registry::Directory;
 use mimamori_testkit::{Mosquitto, Postgres};
-use mimamori_wire::Epoch;
+use mimamori_wire::{Body, Epoch, ObservationBatch, VitalSign};
 use serde_json::{Value, json};
 
 const SECRET: &str = "notify-e2e-secret";
@@ -30,8 +38,13 @@ async fn receive(
     (StatusCode::OK, Json(json!({ "id": id })))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_alert_is_paged_signed_and_confirmed() {
+const ROTA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../fixtures/oncall/setagaya-rota.toml"
+);
+
+/// A webhook receiver that confirms every page, and a stack whose server pages it along `rota`.
+async fn paging_stack(rota: &str) -> (Stack, Received) {
     let received: Received = Arc::default();
     let app = Router::new()
         .route("/page", post(receive))
@@ -40,10 +53,6 @@ async fn an_alert_is_paged_signed_and_confirmed() {
     let endpoint = format!("http://{}/page", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let rota = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../fixtures/oncall/setagaya-network.toml"
-    );
     let db_url = Postgres::shared().unwrap().create_database().unwrap();
     let stack = Stack::start_with(
         Mosquitto::start().unwrap(),
@@ -55,33 +64,48 @@ async fn an_alert_is_paged_signed_and_confirmed() {
         ),
     )
     .await;
-    let mut server = stack.spawn_server_ready().await;
+    (stack, received)
+}
 
-    let mut gateway = TestGateway::connect(&stack, "gw-p0002", Epoch::from_bytes([61; 16])).await;
+/// Pushes 85 s of SpO2 at 86 % for `patient` through their gateway; returns the low-SpO2 alert's
+/// snapshot once it is *notified*.
+async fn low_spo2_notified(
+    stack: &Stack,
+    gateway: &str,
+    body: impl Fn(f64, chrono::DateTime<Utc>) -> Body,
+    patient: &str,
+) -> Value {
+    let mut gateway = TestGateway::connect(stack, gateway, Epoch::from_bytes([61; 16])).await;
     let start = Utc::now() - chrono::Duration::seconds(90);
     for i in 0..17 {
-        gateway.push(oximetry(86.0, start + chrono::Duration::seconds(5 * i)));
+        gateway.push(body(86.0, start + chrono::Duration::seconds(5 * i)));
     }
     gateway.drain(Duration::from_secs(30)).await;
 
-    let state: String = {
-        let mut state = String::new();
-        for _ in 0..100 {
-            state = sqlx::query_scalar(
-                "SELECT state FROM alert WHERE patient_id = 'p-0002' AND rule_key LIKE '%spo2_low%'",
-            )
-            .fetch_optional(stack.store.pool())
-            .await
-            .unwrap()
-            .unwrap_or_default();
-            if state == "notified" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+    let (mut state, mut snapshot) = (String::new(), String::new());
+    for _ in 0..100 {
+        (state, snapshot) = sqlx::query_as(
+            "SELECT state, snapshot FROM alert WHERE patient_id = $1 AND rule_key LIKE '%spo2_low%'",
+        )
+        .bind(patient)
+        .fetch_optional(stack.store.pool())
+        .await
+        .unwrap()
+        .unwrap_or_default();
+        if state == "notified" {
+            break;
         }
-        state
-    };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert_eq!(state, "notified", "server log:\n{}", stack.server_log());
+    serde_json::from_str(&snapshot).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_is_paged_signed_and_confirmed() {
+    let (stack, received) = paging_stack(ROTA).await;
+    let mut server = stack.spawn_server_ready().await;
+    let snapshot = low_spo2_notified(&stack, "gw-p0002", oximetry, "p-0002").await;
 
     let requests = received.lock().unwrap().clone();
     let (headers, body) = requests
@@ -101,22 +125,131 @@ async fn an_alert_is_paged_signed_and_confirmed() {
     let posted: Value = serde_json::from_slice(body).unwrap();
     assert_eq!(posted["alert"]["patient"], "p-0002");
 
-    // Whom the rota reached is recorded; it is one of the network's doctors (who depends on the
-    // hour the test runs: the clinic by day, the on-call doctor at night).
-    let snapshot: String = sqlx::query_scalar(
-        "SELECT snapshot FROM alert WHERE patient_id = 'p-0002' AND rule_key LIKE '%spo2_low%'",
-    )
-    .fetch_one(stack.store.pool())
-    .await
-    .unwrap();
-    let snapshot: Value = serde_json::from_str(&snapshot).unwrap();
-    if let Some(doctor) = snapshot["routed_to"].as_str() {
-        assert!(
-            std::fs::read_to_string(rota)
-                .unwrap()
-                .contains(&format!("id = \"{doctor}\""))
-        );
-    }
+    // Whom the rota reached is recorded; it is one of the registry's doctors (who depends on the
+    // hour the test runs: the clinic's director by day, the on-call doctor at night).
+    let doctor = snapshot["routed_to"].as_str().expect("routed to a person");
+    let doctors = ["u-sato", "u-kato", "u-suzuki", "u-yamamoto", "u-takahashi"];
+    assert!(doctors.contains(&doctor), "{doctor}");
     server.kill().unwrap();
     let _ = server.wait();
+}
+
+/// A patient of the Tamagawa clinic (not in the demo registry), with a gateway, an oximeter lent
+/// and consent recorded: what `admin seed` adds while the server runs.
+const NEW_PATIENT: &str = r#"
+[[patients]]
+id = "p-0100"
+name = "山田 太郎"
+name_furigana = "やまだ たろう"
+date_of_birth = "1940-05-05"
+sex = "male"
+address = "東京都世田谷区玉川（架空）12-13"
+primary_clinic_id = "c-tamagawa-home"
+consent_monitoring_at = "2026-01-01T00:00:00Z"
+
+[[devices]]
+id = "pc60fw:AA:BB:CC:00:01:00"
+model = "pc60fw"
+ble_address = "AA:BB:CC:00:01:00"
+area = "tamagawa"
+
+[[gateways]]
+id = "gw-p0100"
+patient_id = "p-0100"
+
+[[loans]]
+device_id = "pc60fw:AA:BB:CC:00:01:00"
+patient_id = "p-0100"
+lent_from = "2026-01-01T00:00:00Z"
+"#;
+
+fn new_patients_oximetry(spo2: f64, at: chrono::DateTime<Utc>) -> Body {
+    Body::Observations(ObservationBatch {
+        device: device("pc60fw:AA:BB:CC:00:01:00", "pc60fw"),
+        clock_synced: true,
+        observations: vec![
+            observation(VitalSign::Spo2, spo2, at),
+            observation(VitalSign::PulseRateOximetry, 70.0, at),
+        ],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_registered_while_serving_is_paged_to_a_registry_doctor() {
+    let (stack, _received) = paging_stack(ROTA).await;
+    let mut server = stack.spawn_server_ready().await;
+
+    let seed = stack.dir.path().join("new-patient.toml");
+    std::fs::write(&seed, NEW_PATIENT).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mimamori-server"))
+        .args(["admin", "--config"])
+        .arg(&stack.config_path)
+        .arg("seed")
+        .arg(&seed)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The server reads the registry again within a few seconds; readings sent before that would
+    // raise an alert with no route yet (a delivery-failure alarm, retried only on escalation).
+    mimamori_testkit::wait_until(Duration::from_secs(30), || async {
+        stack
+            .server_log()
+            .contains("On-call routing rebuilt from the registry.")
+    })
+    .await
+    .unwrap_or_else(|_| panic!("routing not rebuilt:\n{}", stack.server_log()));
+
+    let snapshot = low_spo2_notified(&stack, "gw-p0100", new_patients_oximetry, "p-0100").await;
+
+    // Routed as the rota over the registry routes p-0100 at the instant the alert was raised: its
+    // clinic's director by day, the rota's on-call doctor otherwise, by registry user id.
+    let raised_at = snapshot["raised_at"].as_str().unwrap().parse().unwrap();
+    let records = Directory::from(&stack.store)
+        .routing_records()
+        .await
+        .unwrap();
+    let shifts = RotaFile::load(ROTA.as_ref()).unwrap().all_shifts().unwrap();
+    let (network, rota) = network::build(&records, shifts).unwrap();
+    let plan = OnCallResolver::new(CoverageConfig::default(), network, rota)
+        .escalation_plan(&PatientId::from("p-0100"), raised_at)
+        .unwrap();
+    let expected = plan.recipient(0).unwrap().doctor_id.clone().unwrap();
+    assert_eq!(snapshot["routed_to"], expected.0.as_str(), "{plan:?}");
+    server.kill().unwrap();
+    let _ = server.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rota_naming_an_unknown_user_stops_the_start() {
+    let (stack, _received) = paging_stack(ROTA).await;
+    let rota = stack.dir.path().join("rota.toml");
+    let text = std::fs::read_to_string(ROTA).unwrap();
+    assert!(text.contains("\"u-yamamoto\""));
+    std::fs::write(&rota, text.replace("\"u-yamamoto\"", "\"u-ghost\"")).unwrap();
+    let config = std::fs::read_to_string(&stack.config_path).unwrap();
+    std::fs::write(
+        &stack.config_path,
+        config.replace(ROTA, rota.to_str().unwrap()),
+    )
+    .unwrap();
+
+    let mut server = stack.spawn_server();
+    let status = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || server.wait()),
+    )
+    .await
+    .expect("the server stops by itself")
+    .unwrap()
+    .unwrap();
+    assert!(!status.success());
+    let log = stack.server_log();
+    assert!(
+        log.contains("the rota names user u-ghost, who is not in the registry"),
+        "{log}"
+    );
 }

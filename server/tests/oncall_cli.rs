@@ -7,7 +7,11 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_mimamori-server");
 const ROTA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../fixtures/oncall/setagaya-network.toml"
+    "/../fixtures/oncall/setagaya-rota.toml"
+);
+const REGISTRY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../fixtures/registry/demo.toml"
 );
 
 fn run(args: &[&str]) -> Output {
@@ -15,6 +19,7 @@ fn run(args: &[&str]) -> Output {
         .args(args)
         .env_remove("MIMAMORI_ONCALL_ROTA")
         .env_remove("MIMAMORI_ONCALL_COVERAGE")
+        .env_remove("MIMAMORI_ONCALL_REGISTRY")
         .output()
         .unwrap()
 }
@@ -98,6 +103,8 @@ fn oncall_with_patient_names_who_to_call() {
         "p-0001",
         "--rota",
         ROTA,
+        "--registry",
+        REGISTRY,
     ]);
     assert_eq!(v["coverage"], "on-call");
     assert_eq!(v["notify"]["role"], "on-call-doctor");
@@ -114,7 +121,7 @@ fn oncall_with_patient_names_who_to_call() {
         "03-5555-0101",
         "primary clinic's emergency line last"
     );
-    assert_eq!(v["triage"]["name"], "砧夜間診療所");
+    assert_eq!(v["triage"]["name"], "玉川ナイトパートナー診療所");
     assert_eq!(v["primary_clinic"]["director"], "佐藤 健一");
     // The next day's shift is someone else.
     let next = json(&[
@@ -125,6 +132,8 @@ fn oncall_with_patient_names_who_to_call() {
         "p-0001",
         "--rota",
         ROTA,
+        "--registry",
+        REGISTRY,
     ]);
     assert_ne!(next["notify"]["doctor_id"].as_str().unwrap(), first);
 }
@@ -139,6 +148,8 @@ fn oncall_unknown_patient_fails_with_a_message() {
         "p-9999",
         "--rota",
         ROTA,
+        "--registry",
+        REGISTRY,
     ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown patient p-9999"));

@@ -4,9 +4,12 @@
 use chrono::{DateTime, Days, TimeZone, Utc};
 use mimamori_server::oncall::coverage::{CoverageConfig, PROGRAM_TIME_ZONE};
 use mimamori_server::oncall::escalation::AlertRouting;
+use mimamori_server::oncall::network;
 use mimamori_server::oncall::rota::{CareNetwork, PatientId, Rota, RotaFile, Shift};
 use mimamori_server::oncall::route::OnCallResolver;
 use mimamori_server::oncall::store::{RotaStore, RotaStoreError};
+use mimamori_server::registry::RegistryFile;
+use mimamori_server::registry::directory::RoutingRecords;
 use sqlx::{Database, Pool};
 
 fn jst(month: u32, day: u32, hour: u32) -> DateTime<Utc> {
@@ -16,13 +19,24 @@ fn jst(month: u32, day: u32, hour: u32) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// The fixture network and its rotation's shifts for November 2026 (starting 1 Nov 09:00 JST).
+/// The demo registry's care network and the fixture rota's shifts.
+fn registry_and_rota() -> (RoutingRecords, RotaFile) {
+    let registry = RegistryFile::parse(include_str!("../../fixtures/registry/demo.toml")).unwrap();
+    let rota = RotaFile::load(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/oncall/setagaya-rota.toml"
+        )
+        .as_ref(),
+    )
+    .unwrap();
+    (registry.routing_records(), rota)
+}
+
+/// The demo network and the fixture rotation's shifts for November 2026 (starting 1 Nov 09:00
+/// JST).
 fn november() -> (CareNetwork, Vec<Shift>) {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../fixtures/oncall/setagaya-network.toml"
-    );
-    let mut file = RotaFile::load(path.as_ref()).unwrap();
+    let (records, mut file) = registry_and_rota();
     let rotation = file.rotations.pop().unwrap();
     let shifts: Vec<Shift> = rotation
         .shifts()
@@ -31,7 +45,7 @@ fn november() -> (CareNetwork, Vec<Shift>) {
         .filter(|s| s.starts_at >= jst(11, 1, 9) && s.starts_at < jst(12, 1, 9))
         .collect();
     assert_eq!(shifts.len(), 30);
-    let (network, _) = file.build().unwrap();
+    let (network, _) = network::build(&records, shifts.clone()).unwrap();
     (network, shifts)
 }
 
@@ -60,8 +74,8 @@ async fn exercise(pool: &impl RotaStore) {
         .cloned()
         .collect();
     for s in &mut swapped {
-        s.doctor = "d-sato".into();
-        s.backups = vec!["d-kato".into()];
+        s.doctor = "u-sato".into();
+        s.backups = vec!["u-kato".into()];
     }
     pool.publish(&network, week_from, week_to, swapped.clone())
         .await
@@ -75,7 +89,7 @@ async fn exercise(pool: &impl RotaStore) {
     let rota = Rota::new(loaded, &network).unwrap();
     let routing = OnCallResolver::new(CoverageConfig::default(), network.clone(), rota);
     let plan = routing
-        .escalation_plan(&PatientId::from("p-0002"), jst(11, 18, 23))
+        .escalation_plan(&PatientId::from("p-0001"), jst(11, 18, 23))
         .unwrap();
     assert_eq!(plan.recipient(0).unwrap().name, "佐藤 健一");
     assert_eq!(plan.recipient(1).unwrap().name, "加藤 大輔");

@@ -3,19 +3,28 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use mimamori_server::oncall::coverage::{Coverage, CoverageConfig, PROGRAM_TIME_ZONE};
+use mimamori_server::oncall::network;
 use mimamori_server::oncall::rota::{PatientId, RotaFile, Shift};
 use mimamori_server::oncall::route::{ContactRole, OnCallResolver, RouteError};
+use mimamori_server::registry::RegistryFile;
+use mimamori_server::registry::directory::RoutingRecords;
 
-fn fixture() -> RotaFile {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../fixtures/oncall/setagaya-network.toml"
-    );
-    RotaFile::load(path.as_ref()).unwrap()
+/// The demo registry's care network and the fixture rota's shifts.
+fn registry_and_rota() -> (RoutingRecords, RotaFile) {
+    let registry = RegistryFile::parse(include_str!("../../fixtures/registry/demo.toml")).unwrap();
+    let rota = RotaFile::load(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/oncall/setagaya-rota.toml"
+        )
+        .as_ref(),
+    )
+    .unwrap();
+    (registry.routing_records(), rota)
 }
 
-fn resolver(file: RotaFile) -> OnCallResolver {
-    let (network, rota) = file.build().unwrap();
+fn resolver(records: &RoutingRecords, file: &RotaFile) -> OnCallResolver {
+    let (network, rota) = network::build(records, file.all_shifts().unwrap()).unwrap();
     OnCallResolver::new(CoverageConfig::default(), network, rota)
 }
 
@@ -28,8 +37,10 @@ fn jst_midnight(y: i32, m: u32, d: u32) -> DateTime<Utc> {
 
 #[test]
 fn every_minute_of_2026_reaches_a_doctor() {
-    let resolver = resolver(fixture());
-    let patient = PatientId::from("p-0002");
+    let (records, rota) = registry_and_rota();
+    let resolver = resolver(&records, &rota);
+    // 世田谷在宅クリニック: weekdays 09:00–12:30 and 14:00–18:00, director 佐藤 健一.
+    let patient = PatientId::from("p-0001");
     let (from, to) = (jst_midnight(2026, 1, 1), jst_midnight(2027, 1, 1));
     let (mut minutes, mut at_clinic) = (0_u32, 0_u32);
     let mut at = from;
@@ -46,7 +57,7 @@ fn every_minute_of_2026_reaches_a_doctor() {
             Coverage::PrimaryClinic => {
                 at_clinic += 1;
                 assert_eq!(route.notify.role, ContactRole::PrimaryDoctor);
-                assert_eq!(route.notify.name, "鈴木 美和");
+                assert_eq!(route.notify.name, "佐藤 健一");
             }
             Coverage::OnCall => {
                 let shift = resolver.shift_at(at).unwrap();
@@ -59,13 +70,13 @@ fn every_minute_of_2026_reaches_a_doctor() {
     }
     assert_eq!(minutes, 525_600);
     // 2026: 365 days − 104 weekend days − 17 holidays on weekdays − 4 more weekdays of the
-    // year-end period (2 Jan, 29–31 Dec) = 240 working days; Tamagawa opens 09:30–18:00 (510 min).
-    assert_eq!(at_clinic, 240 * 510);
+    // year-end period (2 Jan, 29–31 Dec) = 240 working days; Setagaya is open 450 min of each.
+    assert_eq!(at_clinic, 240 * 450);
 }
 
 #[test]
 fn a_gap_in_the_rota_is_found_by_the_sweep() {
-    let mut file = fixture();
+    let (records, mut file) = registry_and_rota();
     // Replace the rotation with one that leaves Wednesday night 4 Feb 2026 uncovered.
     let rotation = file.rotations.pop().unwrap();
     let shifts: Vec<Shift> = rotation.shifts().unwrap();
@@ -76,7 +87,7 @@ fn a_gap_in_the_rota_is_found_by_the_sweep() {
         .into_iter()
         .filter(|s| s.starts_at != gap_start.with_timezone(&Utc))
         .collect();
-    let resolver = resolver(file);
+    let resolver = resolver(&records, &file);
     let gaps = resolver.unreachable_spans(
         &PatientId::from("p-0001"),
         jst_midnight(2026, 2, 1),

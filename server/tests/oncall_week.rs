@@ -4,8 +4,10 @@
 use chrono::{DateTime, TimeZone, Utc};
 use mimamori_server::oncall::coverage::{Coverage, CoverageConfig, PROGRAM_TIME_ZONE, Reason};
 use mimamori_server::oncall::escalation::{AlertRouting, EscalationPlan};
-use mimamori_server::oncall::rota::{PatientId, RotaFile, Shift};
+use mimamori_server::oncall::network;
+use mimamori_server::oncall::rota::{PatientId, Shift};
 use mimamori_server::oncall::route::{ContactRole, OnCallResolver};
+use mimamori_server::registry::RegistryFile;
 
 fn jst(month: u32, day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
     let year = 2026;
@@ -23,46 +25,41 @@ fn shift(from: DateTime<Utc>, clinic: &str, doctor: &str, backups: &[&str]) -> S
         clinic: clinic.into(),
         doctor: doctor.into(),
         backups: backups.iter().map(|&b| b.into()).collect(),
-        triage_clinic: "kinuta-night".into(),
+        triage_clinic: "c-tamagawa-night".into(),
     }
 }
 
 fn routing() -> Box<dyn AlertRouting> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../fixtures/oncall/setagaya-network.toml"
-    );
-    let mut file = RotaFile::load(path.as_ref()).unwrap();
-    file.rotations.clear();
-    file.shifts = vec![
-        shift(jst(5, 5, 9, 0), "futako-home", "d-takahashi", &["d-sato"]),
+    let registry = RegistryFile::parse(include_str!("../../fixtures/registry/demo.toml")).unwrap();
+    let shifts = vec![
+        shift(jst(5, 5, 9, 0), "c-futako-home", "u-takahashi", &["u-sato"]),
         shift(
             jst(5, 6, 9, 0),
-            "setagaya-home",
-            "d-kato",
-            &["d-sato", "d-takahashi"],
+            "c-setagaya-home",
+            "u-kato",
+            &["u-sato", "u-takahashi"],
         ),
         shift(
             jst(5, 7, 9, 0),
-            "tamagawa-home",
-            "d-yamamoto",
-            &["d-suzuki"],
+            "c-tamagawa-home",
+            "u-yamamoto",
+            &["u-suzuki"],
         ),
         shift(
             jst(5, 8, 9, 0),
-            "futako-home",
-            "d-takahashi",
-            &["d-yamamoto"],
+            "c-futako-home",
+            "u-takahashi",
+            &["u-yamamoto"],
         ),
-        shift(jst(5, 9, 9, 0), "setagaya-home", "d-kato", &["d-sato"]),
+        shift(jst(5, 9, 9, 0), "c-setagaya-home", "u-kato", &["u-sato"]),
         shift(
             jst(12, 31, 9, 0),
-            "tamagawa-home",
-            "d-yamamoto",
-            &["d-suzuki", "d-kato"],
+            "c-tamagawa-home",
+            "u-yamamoto",
+            &["u-suzuki", "u-kato"],
         ),
     ];
-    let (network, rota) = file.build().unwrap();
+    let (network, rota) = network::build(&registry.routing_records(), shifts).unwrap();
     Box::new(OnCallResolver::new(
         CoverageConfig::default(),
         network,

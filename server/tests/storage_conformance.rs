@@ -132,7 +132,7 @@ async fn directory_and_dashboard_queries<S: Storage>(store: &S, directory: &Dire
     assert_eq!(teams["p-0001"], BTreeSet::from(["setagaya".to_owned()]));
     assert_eq!(teams["p-0004"], BTreeSet::from(["tamagawa".to_owned()]));
     let clinic = directory.clinic("c-setagaya-home").await.unwrap().unwrap();
-    assert_eq!(clinic.director, "山田 一郎");
+    assert_eq!(clinic.director, "佐藤 健一");
     assert!(directory.clinic("c-none").await.unwrap().is_none());
     assert_eq!(
         directory.patients_of_gateway("gw-p0002").await.unwrap(),

@@ -9,8 +9,10 @@ use serde::Serialize;
 
 use super::coverage::{Coverage, CoverageConfig, PROGRAM_TIME_ZONE, Reason};
 use super::holidays::HolidayCalendar;
+use super::network;
 use super::rota::{PatientId, RotaFile};
 use super::route::OnCallResolver;
+use crate::registry::RegistryFile;
 
 /// `calendar`: Japanese public holidays in a range.
 #[derive(Debug, clap::Args)]
@@ -32,9 +34,14 @@ pub struct OncallArgs {
     /// A patient id; needs `--rota`. Without it, a clinic open weekdays 09:00–18:00 is assumed.
     #[arg(long, requires = "rota")]
     pub patient: Option<String>,
-    /// The care network and rota (TOML; see `fixtures/oncall/setagaya-network.toml`).
-    #[arg(long, env = "MIMAMORI_ONCALL_ROTA")]
+    /// The rota: who is on call when, by registry ids (TOML; see
+    /// `fixtures/oncall/setagaya-rota.toml`); needs `--registry`.
+    #[arg(long, env = "MIMAMORI_ONCALL_ROTA", requires = "registry")]
     pub rota: Option<PathBuf>,
+    /// The registry the rota refers to, as a seed file (`fixtures/registry/demo.toml`): clinics,
+    /// doctors and patients' primary clinics come from it, as `serve` takes them from the database.
+    #[arg(long, env = "MIMAMORI_ONCALL_REGISTRY")]
+    pub registry: Option<PathBuf>,
     /// Coverage rules (TOML); the program's defaults when absent.
     #[arg(long, env = "MIMAMORI_ONCALL_COVERAGE")]
     pub coverage: Option<PathBuf>,
@@ -85,11 +92,22 @@ pub fn oncall(args: &OncallArgs, out: &mut impl Write) -> anyhow::Result<()> {
         }
         None => CoverageConfig::default(),
     };
-    let (network, rota) = match &args.rota {
-        Some(path) => RotaFile::load(path)?
-            .build()
-            .with_context(|| format!("while checking {}", path.display()))?,
-        None => Default::default(),
+    let (network, rota) = match (&args.rota, &args.registry) {
+        (Some(rota_path), Some(registry_path)) => {
+            let text = std::fs::read_to_string(registry_path)
+                .with_context(|| format!("while reading {}", registry_path.display()))?;
+            let registry = RegistryFile::parse(&text)
+                .with_context(|| format!("while parsing {}", registry_path.display()))?;
+            let shifts = RotaFile::load(rota_path)?.all_shifts()?;
+            network::build(&registry.routing_records(), shifts).with_context(|| {
+                format!(
+                    "while checking {} against {}",
+                    rota_path.display(),
+                    registry_path.display()
+                )
+            })?
+        }
+        _ => Default::default(),
     };
     let resolver = OnCallResolver::new(config, network, rota);
     let at = args.at.with_timezone(&Utc);

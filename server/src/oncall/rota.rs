@@ -4,7 +4,8 @@
 //!
 //! Both are validated when built, so a lookup never meets a dangling reference: an unknown doctor
 //! in a shift, or two shifts claiming the same minute, is an error at load time rather than an
-//! unanswered alert at 3 a.m.
+//! unanswered alert at 3 a.m. The network comes from the registry ([`super::network`]); the rota
+//! file ([`RotaFile`]) only says who is on call when, by registry ids.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -109,8 +110,7 @@ impl fmt::Display for PhoneNumber {
 }
 
 /// A doctor who can be called.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Doctor {
     /// Registry id.
     pub id: DoctorId,
@@ -123,15 +123,17 @@ pub struct Doctor {
 }
 
 /// A clinic taking part in the program.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Clinic {
     /// Registry id.
     pub id: ClinicId,
     /// Name as shown to staff.
     pub name: String,
-    /// The director (院長), who answers for the clinic's patients in opening hours.
-    pub director: DoctorId,
+    /// The director's (院長) name, as the registry states it.
+    pub director_name: String,
+    /// The director as a doctor who can be called, who answers for the clinic's patients in
+    /// opening hours; without one, the clinic's emergency line is called first.
+    pub director: Option<DoctorId>,
     /// The clinic's 24-hour emergency number (a 在宅療養支援診療所 must keep one).
     pub emergency_phone: PhoneNumber,
     /// Weekly opening hours.
@@ -139,8 +141,7 @@ pub struct Clinic {
 }
 
 /// A patient's place in the care network.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatientAssignment {
     /// Registry id.
     pub id: PatientId,
@@ -208,8 +209,8 @@ pub struct CareNetwork {
     /// Position in `clinics` of each doctor's clinic.
     doctor_clinic: Vec<usize>,
     clinics: Vec<Clinic>,
-    /// Position in `doctors` of each clinic's director.
-    clinic_director: Vec<usize>,
+    /// Position in `doctors` of each clinic's director, when the director can be called.
+    clinic_director: Vec<Option<usize>>,
     doctor_ids: HashMap<DoctorId, usize>,
     clinic_ids: HashMap<ClinicId, usize>,
     /// Position in `clinics` of each patient's primary clinic.
@@ -251,7 +252,12 @@ impl CareNetwork {
             .collect::<Result<_, _>>()?;
         network.clinic_director = clinics
             .iter()
-            .map(|c| network.doctor_index(&c.director))
+            .map(|c| {
+                c.director
+                    .as_ref()
+                    .map(|d| network.doctor_index(d))
+                    .transpose()
+            })
             .collect::<Result<_, _>>()?;
         for p in patients {
             let clinic = network.clinic_index(&p.primary_clinic)?;
@@ -311,16 +317,13 @@ impl CareNetwork {
         )
     }
 
-    /// A clinic and its director, by position.
-    pub(super) fn clinic_with_director(&self, clinic: usize) -> (&Clinic, &Doctor) {
-        (
-            &self.clinics[clinic],
-            &self.doctors[self.clinic_director[clinic]],
-        )
+    /// A clinic by position.
+    pub(super) fn clinic_at(&self, clinic: usize) -> &Clinic {
+        &self.clinics[clinic]
     }
 
-    /// Position of a clinic's director.
-    pub(super) fn director_of(&self, clinic: usize) -> usize {
+    /// Position of a clinic's director, when the director can be called.
+    pub(super) fn director_of(&self, clinic: usize) -> Option<usize> {
         self.clinic_director[clinic]
     }
 }
@@ -467,19 +470,11 @@ impl Rota {
     }
 }
 
-/// The file form of a network and rota (TOML), as read by the `oncall` command.
+/// The rota file (TOML): who is on call when, naming registry clinic and user ids. Clinics,
+/// doctors and patients are the registry's, never the file's.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RotaFile {
-    /// Doctors.
-    #[serde(default)]
-    pub doctors: Vec<Doctor>,
-    /// Clinics.
-    #[serde(default)]
-    pub clinics: Vec<Clinic>,
-    /// Patients and their primary clinics.
-    #[serde(default)]
-    pub patients: Vec<PatientAssignment>,
     /// Explicit shifts.
     #[serde(default)]
     pub shifts: Vec<Shift>,
@@ -527,18 +522,16 @@ impl RotaFile {
         })
     }
 
-    /// Checks and builds the network and rota.
+    /// Every shift: the explicit ones and each rotation's, not yet checked against a network.
     ///
     /// # Errors
-    /// Any [`RotaError`].
-    pub fn build(self) -> Result<(CareNetwork, Rota), RotaError> {
-        let network = CareNetwork::new(self.doctors, self.clinics, self.patients)?;
-        let mut shifts = self.shifts;
+    /// [`RotaError::InvalidRotation`].
+    pub fn all_shifts(&self) -> Result<Vec<Shift>, RotaError> {
+        let mut shifts = self.shifts.clone();
         for r in &self.rotations {
             shifts.extend(r.shifts()?);
         }
-        let rota = Rota::new(shifts, &network)?;
-        Ok((network, rota))
+        Ok(shifts)
     }
 }
 
@@ -557,23 +550,24 @@ mod tests {
     }
 
     fn network() -> CareNetwork {
-        let file: RotaFile = toml::from_str(
-            r#"
-            [[clinics]]
-            id = "c1"
-            name = "A"
-            director = "d1"
-            emergency_phone = "03-0000-0001"
-            opening_hours = { sessions = [] }
-            [[doctors]]
-            id = "d1"
-            name = "Dr A"
-            phone = "090-0000-0001"
-            clinic = "c1"
-            "#,
-        )
-        .unwrap();
-        file.build().unwrap().0
+        let clinic = Clinic {
+            id: "c1".into(),
+            name: "A".into(),
+            director_name: "Dr A".into(),
+            director: Some("d1".into()),
+            emergency_phone: PhoneNumber::try_from("03-0000-0001".to_owned()).unwrap(),
+            opening_hours: OpeningHours {
+                sessions: vec![],
+                closed_on_public_holidays: true,
+            },
+        };
+        let doctor = Doctor {
+            id: "d1".into(),
+            name: "Dr A".into(),
+            phone: PhoneNumber::try_from("090-0000-0001".to_owned()).unwrap(),
+            clinic: "c1".into(),
+        };
+        CareNetwork::new(vec![doctor], vec![clinic], vec![]).unwrap()
     }
 
     fn shift(from: &str, to: &str, doctor: &str) -> Shift {

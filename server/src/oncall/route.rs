@@ -3,8 +3,10 @@
 //! This is the hook the alert engine calls: [`OnCallResolver::who_to_call`] gives a [`Route`], and
 //! [`Route::chain`] its escalation order (first contact, then each backup). During the clinic's
 //! hours the chain is the director, then the clinic's emergency line, then whoever holds the rota
-//! at that time; on call it is the on-call doctor, the backups in order, then the primary clinic's
-//! 24-hour emergency line.
+//! at that time (a clinic whose director the registry does not list as a callable doctor starts at
+//! its line); on call it is the on-call doctor, the backups in order, then the primary clinic's
+//! 24-hour emergency line. The on-call team serves every patient, whichever clinic it comes from,
+//! so a patient whose clinic has no team in the rotation is still covered.
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
@@ -157,21 +159,24 @@ impl OnCallResolver {
             .network
             .primary_clinic_index(patient)
             .ok_or_else(|| RouteError::UnknownPatient(patient.clone()))?;
-        let (primary_clinic, _) = self.network.clinic_with_director(primary);
+        let primary_clinic = self.network.clinic_at(primary);
         let decision = self.policy.decide(at, &primary_clinic.opening_hours)?;
         let shift = self.rota.resolved_at(at);
         let primary_line = clinic_line(primary_clinic);
 
         let (notify, escalation, triage) = match decision.coverage {
             Coverage::PrimaryClinic => {
-                let mut escalation = vec![primary_line];
                 // Whoever holds the rota now is the last resort during opening hours.
-                if let Some(s) = shift {
-                    escalation.push(self.doctor_contact(s.doctor, ContactRole::OnCallDoctor));
-                }
-                let director = self.network.director_of(primary);
-                let director = self.doctor_contact(director, ContactRole::PrimaryDoctor);
-                (director, escalation, None)
+                let on_call =
+                    shift.map(|s| self.doctor_contact(s.doctor, ContactRole::OnCallDoctor));
+                let (first, escalation) = match self.network.director_of(primary) {
+                    Some(director) => (
+                        self.doctor_contact(director, ContactRole::PrimaryDoctor),
+                        std::iter::once(primary_line).chain(on_call).collect(),
+                    ),
+                    None => (primary_line, on_call.into_iter().collect()),
+                };
+                (first, escalation, None)
             }
             Coverage::OnCall => {
                 let s = shift.ok_or(RouteError::NoShift(at))?;
@@ -255,11 +260,11 @@ impl OnCallResolver {
     }
 
     fn clinic_contact(&self, clinic: usize) -> ClinicContact<'_> {
-        let (clinic, director) = self.network.clinic_with_director(clinic);
+        let clinic = self.network.clinic_at(clinic);
         ClinicContact {
             id: &clinic.id,
             name: &clinic.name,
-            director: &director.name,
+            director: &clinic.director_name,
             emergency_phone: &clinic.emergency_phone,
         }
     }

@@ -1,5 +1,6 @@
 //! The people side of the registry: dashboard accounts, care teams (their members and patients)
-//! and clinics, read by the HTTP edge and written by `admin seed`.
+//! and clinics, read by the HTTP edge and written by `admin seed`; and what on-call routing reads
+//! ([`RoutingRecords`]).
 //!
 //! One SQL body serves both backends (these tables hold no timestamps, so the SQL is portable);
 //! migrations: `server/migrations/*/0301_accounts_and_care_teams.sql`.
@@ -70,6 +71,61 @@ pub struct Account {
     pub care_teams: BTreeSet<String>,
     pub password_phc: String,
     pub totp_secret: Option<String>,
+}
+
+/// A registry user as on-call routing sees them: who may be called, at which clinic and number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaffMember {
+    pub id: String,
+    pub name: String,
+    /// Profession (`users.role`).
+    pub role: String,
+    pub clinic_id: Option<String>,
+    pub phone: Option<String>,
+    /// Dashboard access roles; empty without an account.
+    pub access_roles: Vec<String>,
+}
+
+/// A patient's primary clinic, if the registry names one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatientClinic {
+    pub patient_id: String,
+    pub primary_clinic_id: Option<String>,
+}
+
+/// What on-call routing reads from the registry, in id order (so two reads compare equal when
+/// nothing changed).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoutingRecords {
+    pub clinics: Vec<Clinic>,
+    /// Every user, not only doctors: a rota naming a nurse is told so, not "unknown user".
+    pub staff: Vec<StaffMember>,
+    pub patients: Vec<PatientClinic>,
+}
+
+/// The clinic columns, in the order [`clinic_of_row`] reads them.
+const CLINIC_COLUMNS: &str = "id, name, director, emergency_phone, opening_hours, area";
+
+type ClinicRow = (String, String, String, String, String, String);
+
+fn clinic_of_row((id, name, director, emergency_phone, opening_hours, area): ClinicRow) -> Clinic {
+    Clinic {
+        id,
+        name,
+        director,
+        emergency_phone,
+        opening_hours,
+        area,
+    }
+}
+
+/// Access roles as `user_accounts.roles` stores them (comma-separated).
+fn split_roles(roles: &str) -> Vec<String> {
+    roles
+        .split(',')
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The directory over the opened database.
@@ -204,11 +260,7 @@ impl Directory {
                 user_id,
                 login: row.try_get(1)?,
                 display_name: row.try_get(2)?,
-                roles: roles
-                    .split(',')
-                    .filter(|r| !r.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
+                roles: split_roles(&roles),
                 care_teams: teams.into_iter().collect(),
                 password_phc: row.try_get(4)?,
                 totp_secret: row.try_get(5)?,
@@ -234,26 +286,68 @@ impl Directory {
 
     /// A clinic by id.
     pub async fn clinic(&self, id: &str) -> Result<Option<Clinic>, StorageError> {
-        let row: Option<(String, String, String, String, String, String)> =
-            on_pool!(Directory, self, |pool| {
-                sqlx::query_as(
-                    "SELECT id, name, director, emergency_phone, opening_hours, area
-                     FROM clinics WHERE id = $1",
-                )
-                .bind(id)
-                .fetch_optional(pool)
-                .await?
-            });
-        Ok(row.map(
-            |(id, name, director, emergency_phone, opening_hours, area)| Clinic {
-                id,
-                name,
-                director,
-                emergency_phone,
-                opening_hours,
-                area,
-            },
-        ))
+        let row: Option<ClinicRow> = on_pool!(Directory, self, |pool| {
+            sqlx::query_as(&format!(
+                "SELECT {CLINIC_COLUMNS} FROM clinics WHERE id = $1"
+            ))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(clinic_of_row))
+    }
+
+    /// Clinics, users and patients' primary clinics, as on-call routing builds its network.
+    pub async fn routing_records(&self) -> Result<RoutingRecords, StorageError> {
+        type StaffRow = (
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let (clinics, staff, patients): (
+            Vec<ClinicRow>,
+            Vec<StaffRow>,
+            Vec<(String, Option<String>)>,
+        ) = on_pool!(Directory, self, |pool| {
+            let clinics =
+                sqlx::query_as(&format!("SELECT {CLINIC_COLUMNS} FROM clinics ORDER BY id"))
+                    .fetch_all(pool)
+                    .await?;
+            let staff = sqlx::query_as(
+                "SELECT u.id, u.name, u.role, u.clinic_id, u.phone, a.roles
+                     FROM users u LEFT JOIN user_accounts a ON a.user_id = u.id ORDER BY u.id",
+            )
+            .fetch_all(pool)
+            .await?;
+            let patients = sqlx::query_as("SELECT id, primary_clinic_id FROM patients ORDER BY id")
+                .fetch_all(pool)
+                .await?;
+            (clinics, staff, patients)
+        });
+        Ok(RoutingRecords {
+            clinics: clinics.into_iter().map(clinic_of_row).collect(),
+            staff: staff
+                .into_iter()
+                .map(|(id, name, role, clinic_id, phone, roles)| StaffMember {
+                    id,
+                    name,
+                    role,
+                    clinic_id,
+                    phone,
+                    access_roles: roles.as_deref().map(split_roles).unwrap_or_default(),
+                })
+                .collect(),
+            patients: patients
+                .into_iter()
+                .map(|(patient_id, primary_clinic_id)| PatientClinic {
+                    patient_id,
+                    primary_clinic_id,
+                })
+                .collect(),
+        })
     }
 
     /// Records a user's TOTP secret (enrolled from the dashboard), or removes it (reset).

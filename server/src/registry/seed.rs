@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::directory::{CareTeam, Directory, User};
+use super::directory::{CareTeam, Directory, PatientClinic, RoutingRecords, StaffMember, User};
 use crate::storage::{Clinic, Device, Gateway, Loan, Patient, Storage, StorageError};
 
 /// Why a seed could not be applied.
@@ -40,6 +40,44 @@ impl RegistryFile {
     /// Parses TOML text.
     pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
         toml::from_str(text)
+    }
+
+    /// What on-call routing would read from a registry holding exactly this file (the `oncall`
+    /// command reads a seed file instead of a database).
+    pub fn routing_records(&self) -> RoutingRecords {
+        let mut records = RoutingRecords {
+            clinics: self.clinics.clone(),
+            staff: self
+                .users
+                .iter()
+                .map(|u| StaffMember {
+                    id: u.id.clone(),
+                    name: u.name.clone(),
+                    role: u.role.clone(),
+                    clinic_id: u.clinic_id.clone(),
+                    phone: u.phone.clone(),
+                    access_roles: u
+                        .account
+                        .as_ref()
+                        .map(|a| a.roles.clone())
+                        .unwrap_or_default(),
+                })
+                .collect(),
+            patients: self
+                .patients
+                .iter()
+                .map(|p| PatientClinic {
+                    patient_id: p.id.clone(),
+                    primary_clinic_id: p.primary_clinic_id.clone(),
+                })
+                .collect(),
+        };
+        records.clinics.sort_by(|a, b| a.id.cmp(&b.id));
+        records.staff.sort_by(|a, b| a.id.cmp(&b.id));
+        records
+            .patients
+            .sort_by(|a, b| a.patient_id.cmp(&b.patient_id));
+        records
     }
 
     /// Upserts everything; loans are added only when an identical one is not there yet, so
