@@ -307,25 +307,25 @@ impl Directory {
             Option<String>,
             Option<String>,
         );
-        let (clinics, staff, patients): (
-            Vec<ClinicRow>,
-            Vec<StaffRow>,
-            Vec<(String, Option<String>)>,
-        ) = on_pool!(Directory, self, |pool| {
-            let clinics =
-                sqlx::query_as(&format!("SELECT {CLINIC_COLUMNS} FROM clinics ORDER BY id"))
-                    .fetch_all(pool)
-                    .await?;
-            let staff = sqlx::query_as(
+        // Three reads, not one snapshot: a patient whose clinic was added between them is left
+        // out until the next read, which is all a consistent snapshot would buy.
+        let clinics: Vec<ClinicRow> = on_pool!(Directory, self, |pool| {
+            sqlx::query_as(&format!("SELECT {CLINIC_COLUMNS} FROM clinics ORDER BY id"))
+                .fetch_all(pool)
+                .await?
+        });
+        let staff: Vec<StaffRow> = on_pool!(Directory, self, |pool| {
+            sqlx::query_as(
                 "SELECT u.id, u.name, u.role, u.clinic_id, u.phone, a.roles
-                     FROM users u LEFT JOIN user_accounts a ON a.user_id = u.id ORDER BY u.id",
+                 FROM users u LEFT JOIN user_accounts a ON a.user_id = u.id ORDER BY u.id",
             )
             .fetch_all(pool)
-            .await?;
-            let patients = sqlx::query_as("SELECT id, primary_clinic_id FROM patients ORDER BY id")
+            .await?
+        });
+        let patients: Vec<(String, Option<String>)> = on_pool!(Directory, self, |pool| {
+            sqlx::query_as("SELECT id, primary_clinic_id FROM patients ORDER BY id")
                 .fetch_all(pool)
-                .await?;
-            (clinics, staff, patients)
+                .await?
         });
         Ok(RoutingRecords {
             clinics: clinics.into_iter().map(clinic_of_row).collect(),
