@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Json, Router, extract::State, routing::post};
 use chrono::Utc;
-use common::{Stack, TestGateway, device, observation, oximetry};
+use common::{NEW_PATIENT, NEW_PATIENTS_OXIMETER, ROTA, Stack, TestGateway, oximetry, oximetry_of};
 use mimamori_server::alerts::webhook::signature;
 use mimamori_server::oncall::coverage::CoverageConfig;
 use mimamori_server::oncall::escalation::AlertRouting as _;
@@ -21,7 +21,7 @@ use mimamori_server::oncall::rota::{PatientId, RotaFile};
 use mimamori_server::oncall::route::OnCallResolver;
 use mimamori_server::registry::Directory;
 use mimamori_testkit::{Mosquitto, Postgres};
-use mimamori_wire::{Body, Epoch, ObservationBatch, VitalSign};
+use mimamori_wire::{Body, Epoch};
 use serde_json::{Value, json};
 
 const SECRET: &str = "notify-e2e-secret";
@@ -37,11 +37,6 @@ async fn receive(
     received.lock().unwrap().push((headers, body.to_vec()));
     (StatusCode::OK, Json(json!({ "id": id })))
 }
-
-const ROTA: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../fixtures/oncall/setagaya-rota.toml"
-);
 
 /// A webhook receiver that confirms every page, and a stack whose server pages it along `rota`.
 async fn paging_stack(rota: &str) -> (Stack, Received) {
@@ -134,46 +129,6 @@ async fn an_alert_is_paged_signed_and_confirmed() {
     let _ = server.wait();
 }
 
-/// A patient of the Tamagawa clinic (not in the demo registry), with a gateway, an oximeter lent
-/// and consent recorded: what `admin seed` adds while the server runs.
-const NEW_PATIENT: &str = r#"
-[[patients]]
-id = "p-0100"
-name = "山田 太郎"
-name_furigana = "やまだ たろう"
-date_of_birth = "1940-05-05"
-sex = "male"
-address = "東京都世田谷区玉川（架空）12-13"
-primary_clinic_id = "c-tamagawa-home"
-consent_monitoring_at = "2026-01-01T00:00:00Z"
-
-[[devices]]
-id = "pc60fw:AA:BB:CC:00:01:00"
-model = "pc60fw"
-ble_address = "AA:BB:CC:00:01:00"
-area = "tamagawa"
-
-[[gateways]]
-id = "gw-p0100"
-patient_id = "p-0100"
-
-[[loans]]
-device_id = "pc60fw:AA:BB:CC:00:01:00"
-patient_id = "p-0100"
-lent_from = "2026-01-01T00:00:00Z"
-"#;
-
-fn new_patients_oximetry(spo2: f64, at: chrono::DateTime<Utc>) -> Body {
-    Body::Observations(ObservationBatch {
-        device: device("pc60fw:AA:BB:CC:00:01:00", "pc60fw"),
-        clock_synced: true,
-        observations: vec![
-            observation(VitalSign::Spo2, spo2, at),
-            observation(VitalSign::PulseRateOximetry, 70.0, at),
-        ],
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_patient_registered_while_serving_is_paged_to_a_registry_doctor() {
     let (stack, _received) = paging_stack(ROTA).await;
@@ -203,7 +158,13 @@ async fn a_patient_registered_while_serving_is_paged_to_a_registry_doctor() {
     .await
     .unwrap_or_else(|_| panic!("routing not rebuilt:\n{}", stack.server_log()));
 
-    let snapshot = low_spo2_notified(&stack, "gw-p0100", new_patients_oximetry, "p-0100").await;
+    let snapshot = low_spo2_notified(
+        &stack,
+        "gw-p0100",
+        |spo2, at| oximetry_of(NEW_PATIENTS_OXIMETER, spo2, at),
+        "p-0100",
+    )
+    .await;
 
     // Routed as the rota over the registry routes p-0100 at the instant the alert was raised: its
     // clinic's director by day, the rota's on-call doctor otherwise, by registry user id.

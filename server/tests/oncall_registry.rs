@@ -2,7 +2,10 @@
 //! patient registered after start is routed once the routing is refreshed (as `serve` does every
 //! few seconds), and a rota naming what the registry does not have is refused with that id.
 
+mod common;
+
 use chrono::{DateTime, TimeZone, Utc};
+use common::{DEMO_REGISTRY, NEW_PATIENT};
 use mimamori_server::oncall::coverage::{CoverageConfig, PROGRAM_TIME_ZONE};
 use mimamori_server::oncall::escalation::AlertRouting as _;
 use mimamori_server::oncall::live::{LiveRouting, LiveRoutingError};
@@ -14,14 +17,11 @@ use mimamori_server::registry::{Directory, RegistryFile};
 use mimamori_server::sinks::timescale::TimescaleStore;
 use mimamori_server::storage::Storage as _;
 
-const DEMO: &str = include_str!("../../fixtures/registry/demo.toml");
-
 fn rota_shifts() -> Vec<Shift> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../fixtures/oncall/setagaya-rota.toml"
-    );
-    RotaFile::load(path.as_ref()).unwrap().all_shifts().unwrap()
+    RotaFile::load(common::ROTA.as_ref())
+        .unwrap()
+        .all_shifts()
+        .unwrap()
 }
 
 fn jst(month: u32, day: u32, hour: u32) -> DateTime<Utc> {
@@ -30,18 +30,6 @@ fn jst(month: u32, day: u32, hour: u32) -> DateTime<Utc> {
         .unwrap()
         .with_timezone(&Utc)
 }
-
-/// A patient of the Tamagawa clinic, not in the demo registry.
-const NEW_PATIENT: &str = r#"
-[[patients]]
-id = "p-0100"
-name = "山田 太郎"
-name_furigana = "やまだ たろう"
-date_of_birth = "1940-05-05"
-sex = "male"
-address = "東京都世田谷区玉川（架空）12-13"
-primary_clinic_id = "c-tamagawa-home"
-"#;
 
 /// A fresh PostgreSQL database holding the demo registry.
 async fn demo_registry() -> (TimescaleStore, Directory) {
@@ -52,7 +40,7 @@ async fn demo_registry() -> (TimescaleStore, Directory) {
     let store = TimescaleStore::connect(&url, 2).await.unwrap();
     store.migrate().await.unwrap();
     let directory = Directory::from(&store);
-    RegistryFile::parse(DEMO)
+    RegistryFile::parse(DEMO_REGISTRY)
         .unwrap()
         .apply(&store, &directory)
         .await
@@ -148,7 +136,9 @@ async fn a_patient_whose_clinic_has_no_team_and_no_callable_director_still_reach
 
 #[test]
 fn a_rota_naming_what_the_registry_lacks_is_refused_with_the_id() {
-    let records = RegistryFile::parse(DEMO).unwrap().routing_records();
+    let records = RegistryFile::parse(DEMO_REGISTRY)
+        .unwrap()
+        .routing_records();
     let renamed = |from: &str, to: &str| -> Vec<Shift> {
         let mut shifts = rota_shifts();
         for s in &mut shifts {

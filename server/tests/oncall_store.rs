@@ -1,15 +1,16 @@
 //! Rota persistence: publish a month, read it back, replace part of it, refuse overlaps — one
 //! test body for SQLite and PostgreSQL.
 
+mod common;
+
 use chrono::{DateTime, Days, TimeZone, Utc};
 use mimamori_server::oncall::coverage::{CoverageConfig, PROGRAM_TIME_ZONE};
 use mimamori_server::oncall::escalation::AlertRouting;
 use mimamori_server::oncall::network;
-use mimamori_server::oncall::rota::{CareNetwork, PatientId, Rota, RotaFile, Shift};
+use mimamori_server::oncall::rota::{CareNetwork, PatientId, Rota, Shift};
 use mimamori_server::oncall::route::OnCallResolver;
 use mimamori_server::oncall::store::{RotaStore, RotaStoreError};
-use mimamori_server::registry::RegistryFile;
-use mimamori_server::registry::directory::RoutingRecords;
+
 use sqlx::{Database, Pool};
 
 fn jst(month: u32, day: u32, hour: u32) -> DateTime<Utc> {
@@ -19,24 +20,10 @@ fn jst(month: u32, day: u32, hour: u32) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// The demo registry's care network and the fixture rota's shifts.
-fn registry_and_rota() -> (RoutingRecords, RotaFile) {
-    let registry = RegistryFile::parse(include_str!("../../fixtures/registry/demo.toml")).unwrap();
-    let rota = RotaFile::load(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../fixtures/oncall/setagaya-rota.toml"
-        )
-        .as_ref(),
-    )
-    .unwrap();
-    (registry.routing_records(), rota)
-}
-
 /// The demo network and the fixture rotation's shifts for November 2026 (starting 1 Nov 09:00
 /// JST).
 fn november() -> (CareNetwork, Vec<Shift>) {
-    let (records, mut file) = registry_and_rota();
+    let (records, mut file) = common::demo_routing_records_and_rota();
     let rotation = file.rotations.pop().unwrap();
     let shifts: Vec<Shift> = rotation
         .shifts()

@@ -1,27 +1,14 @@
 //! A whole year, minute by minute: every minute some doctor is reachable for each patient of the
 //! fixture network, and the minutes split between clinic and on call as the calendar says.
 
+mod common;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use mimamori_server::oncall::coverage::{Coverage, CoverageConfig, PROGRAM_TIME_ZONE};
 use mimamori_server::oncall::network;
 use mimamori_server::oncall::rota::{PatientId, RotaFile, Shift};
 use mimamori_server::oncall::route::{ContactRole, OnCallResolver, RouteError};
-use mimamori_server::registry::RegistryFile;
 use mimamori_server::registry::directory::RoutingRecords;
-
-/// The demo registry's care network and the fixture rota's shifts.
-fn registry_and_rota() -> (RoutingRecords, RotaFile) {
-    let registry = RegistryFile::parse(include_str!("../../fixtures/registry/demo.toml")).unwrap();
-    let rota = RotaFile::load(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../fixtures/oncall/setagaya-rota.toml"
-        )
-        .as_ref(),
-    )
-    .unwrap();
-    (registry.routing_records(), rota)
-}
 
 fn resolver(records: &RoutingRecords, file: &RotaFile) -> OnCallResolver {
     let (network, rota) = network::build(records, file.all_shifts().unwrap()).unwrap();
@@ -37,7 +24,7 @@ fn jst_midnight(y: i32, m: u32, d: u32) -> DateTime<Utc> {
 
 #[test]
 fn every_minute_of_2026_reaches_a_doctor() {
-    let (records, rota) = registry_and_rota();
+    let (records, rota) = common::demo_routing_records_and_rota();
     let resolver = resolver(&records, &rota);
     // 世田谷在宅クリニック: weekdays 09:00–12:30 and 14:00–18:00, director 佐藤 健一.
     let patient = PatientId::from("p-0001");
@@ -76,7 +63,7 @@ fn every_minute_of_2026_reaches_a_doctor() {
 
 #[test]
 fn a_gap_in_the_rota_is_found_by_the_sweep() {
-    let (records, mut file) = registry_and_rota();
+    let (records, mut file) = common::demo_routing_records_and_rota();
     // Replace the rotation with one that leaves Wednesday night 4 Feb 2026 uncovered.
     let rotation = file.rotations.pop().unwrap();
     let shifts: Vec<Shift> = rotation.shifts().unwrap();

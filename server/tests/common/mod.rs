@@ -9,7 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use mimamori_server::oncall::rota::RotaFile;
 use mimamori_server::registry::RegistryFile;
+use mimamori_server::registry::directory::RoutingRecords;
 use mimamori_server::sinks::timescale::TimescaleStore;
 use mimamori_server::storage::Storage as _;
 use mimamori_testkit::{Mosquitto, Postgres, ScratchDir, Transport};
@@ -24,6 +26,23 @@ use tokio::sync::watch;
 const SUBSCRIBED: &str = "Subscribed to gateway uplinks.";
 
 pub const DEMO_REGISTRY: &str = include_str!("../../../fixtures/registry/demo.toml");
+/// A patient added after the demo registry, with a gateway and a lent oximeter.
+pub const NEW_PATIENT: &str = include_str!("../../../fixtures/registry/new-patient.toml");
+/// The oximeter lent to [`NEW_PATIENT`].
+pub const NEW_PATIENTS_OXIMETER: &str = "pc60fw:AA:BB:CC:00:01:00";
+/// The on-call rota over the demo registry.
+pub const ROTA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../fixtures/oncall/setagaya-rota.toml"
+);
+
+/// The demo registry as on-call routing reads it, and the fixture rota.
+pub fn demo_routing_records_and_rota() -> (RoutingRecords, RotaFile) {
+    let records = RegistryFile::parse(DEMO_REGISTRY)
+        .unwrap()
+        .routing_records();
+    (records, RotaFile::load(ROTA.as_ref()).unwrap())
+}
 
 /// Broker + database + config file for one test.
 pub struct Stack {
@@ -357,9 +376,15 @@ pub fn observation(vital: VitalSign, value: f64, at: DateTime<Utc>) -> Observati
     }
 }
 
+/// SpO2 and pulse from the oximeter lent to p-0002.
 pub fn oximetry(spo2: f64, at: DateTime<Utc>) -> Body {
+    oximetry_of("pc60fw:AA:BB:CC:00:00:03", spo2, at)
+}
+
+/// SpO2 and pulse from the PC-60FW oximeter `device_id`.
+pub fn oximetry_of(device_id: &str, spo2: f64, at: DateTime<Utc>) -> Body {
     Body::Observations(ObservationBatch {
-        device: device("pc60fw:AA:BB:CC:00:00:03", "pc60fw"),
+        device: device(device_id, "pc60fw"),
         clock_synced: true,
         observations: vec![
             observation(VitalSign::Spo2, spo2, at),
