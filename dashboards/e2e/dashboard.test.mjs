@@ -80,7 +80,7 @@ try {
   assert.ok(handoverHref, 'handover link on the alert');
   const handover = await browser.newPage();
   await handover.goto(new URL(handoverHref, base).href);
-  assert.match(await handover.content(), /山田/);
+  assert.match(await handover.content(), /佐藤 健一/); // the primary clinic's director
   await shot(handover, '06-handover');
   await handover.close();
 
