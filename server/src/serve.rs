@@ -292,7 +292,6 @@ async fn start_notifier(
                 rota_file.display()
             )
         })?;
-    let refresh = tokio::spawn(routing.clone().keep_current());
     let mut webhook = config.webhook.clone();
     if webhook.secret.is_empty() {
         webhook.secret = std::env::var("MIMAMORI_WEBHOOK_SECRET").unwrap_or_default();
@@ -302,6 +301,7 @@ async fn start_notifier(
         "notify.webhook.secret or MIMAMORI_WEBHOOK_SECRET must be set: receivers verify the signature"
     );
     let webhook = Webhook::new(webhook).context("while building the webhook client")?;
+    let refresh = tokio::spawn(routing.clone().keep_current());
     let notifier =
         tokio::spawn(Notifier::new(OnCallRecipients::new(routing), webhook, alerts).run());
     Ok(NotifierTask(std::sync::Arc::new([notifier, refresh])))
