@@ -74,3 +74,8 @@ export function patientIdentity(p, big = false) {
   box.dataset.patientId = p.id;
   return box;
 }
+
+/** An alert's title and summary in the current language (the server words it in each). */
+export function alertWording(alert) {
+  return alert.wording?.[currentLang()] ?? { title: alert.rule, message: alert.message };
+}

@@ -21,6 +21,7 @@ const STRINGS = {
     yes: 'あり', no: 'なし', raised_at: '発生', rule: '内容', history: '経過', zoom_hint: 'ドラッグで拡大、ダブルクリックで戻す',
     trend_up: '上昇', trend_down: '下降', trend_flat: '横ばい', print: '印刷', language: 'English',
     second_factor_required: '院外からのアクセスにはワンタイムコードが必要です。',
+    condition_cleared: '状態は解消',
   },
   en: {
     app_title: 'mimamori', login_title: 'Log in', login_name: 'Login name', password: 'Password',
@@ -43,6 +44,7 @@ const STRINGS = {
     yes: 'yes', no: 'no', raised_at: 'Raised', rule: 'What', history: 'History', zoom_hint: 'Drag to zoom, double-click to reset',
     trend_up: 'rising', trend_down: 'falling', trend_flat: 'steady', print: 'Print', language: '日本語',
     second_factor_required: 'A one-time code is required from outside the clinic network.',
+    condition_cleared: 'condition cleared',
   },
 };
 

@@ -2,7 +2,7 @@
 import uPlot from './vendor/uplot/uPlot.esm.js';
 import { api, ApiError } from './api.js';
 import { t, currentLang } from './i18n.js';
-import { el, formatAge, formatTime, formatValue, kindLabel, kindUnit, patientIdentity } from './format.js';
+import { alertWording, el, formatAge, formatTime, formatValue, kindLabel, kindUnit, patientIdentity } from './format.js';
 import { EcgStrip } from './ecg.js';
 
 const ARROWS = { up: '↑', down: '↓', flat: '→' };
@@ -110,6 +110,20 @@ export function tileElement(tile) {
   return card;
 }
 
+// Ticks on the 24-hour clock with the month/day where the day changes (uPlot's default is the US
+// "9pm 11/24/26"); days alone when ticks are a day or more apart.
+function timeTicks(u, splits, axisIdx, space, incr) {
+  let lastDay = null;
+  return splits.map((seconds) => {
+    const d = new Date(seconds * 1000);
+    const day = `${d.getMonth() + 1}/${d.getDate()}`;
+    const hm = `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+    const label = incr >= 86400 ? day : day !== lastDay ? `${hm}\n${day}` : hm;
+    lastDay = day;
+    return label;
+  });
+}
+
 export async function wardView(main) {
   const page = await api('/patients?limit=200');
   const grid = el('section', 'tiles');
@@ -133,10 +147,15 @@ function alertCard(alert, patient, onChanged) {
   }
   head.append(el('span', 'state', t(`state_${alert.state}`)));
   card.append(head);
-  card.append(el('p', 'message', alert.message));
+  const words = alertWording(alert);
+  const message = el('p', 'message');
+  message.append(el('strong', 'alert-title', words.title), el('span', 'summary', words.message));
+  if (!alert.condition_active) message.append(' ', el('span', 'chip cleared', t('condition_cleared')));
+  card.append(message);
   const when = el('p', 'when', `${t('raised_at')}: ${formatTime(alert.raised_at)}（${formatAge(alert.raised_at)}）`);
   card.append(when);
-  const last = alert.transitions.filter((x) => x.note).at(-1);
+  // Notes people wrote; the system's own notes repeat what the card already says.
+  const last = alert.transitions.filter((x) => x.note && x.by).at(-1);
   if (last) card.append(el('p', 'last-note', `${t(`state_${last.state}`)}: ${last.note}`));
   const actions = el('div', 'actions');
   if (alert.state !== 'resolved') {
@@ -232,7 +251,7 @@ async function drawTrends(box, patientId, hours) {
       legend: { show: false },
       scales: { x: { time: true, range: (u, min, max) => (narrow ? [from / 1000, to / 1000] : [min, max]) } },
       series: [{}, ...chart.kinds.map((k, i) => ({ label: kindLabel(k), stroke: COLOURS[i], width: 1.5, spanGaps: true, points: { show: sparse, size: 6 } }))],
-      axes: [{ stroke: '#555' }, { stroke: '#555', size: 44 }],
+      axes: [{ stroke: '#555', values: timeTicks, size: 48 }, { stroke: '#555', size: 44 }],
     }, [times, ...columns], wrap);
   }
   box.append(el('p', 'hint', t('zoom_hint')));
@@ -391,7 +410,7 @@ export async function handoverView(main, patientId) {
   box.append(facts, el('h2', null, t('patient_alerts')));
   const ul = el('ul', 'handover-alerts');
   for (const a of alerts.items) {
-    const li = el('li', `prio-${a.priority}`, `${formatTime(a.raised_at)} [${t(`priority_${a.priority}`)} · ${t(`state_${a.state}`)}] ${a.message}`);
+    const li = el('li', `prio-${a.priority}`, `${formatTime(a.raised_at)} [${t(`priority_${a.priority}`)} · ${t(`state_${a.state}`)}] ${alertWording(a).title}: ${alertWording(a).message}`);
     for (const tr of a.transitions.filter((x) => x.note)) li.append(el('div', 'note', `${formatTime(tr.at)} ${t(`state_${tr.state}`)}: ${tr.note}`));
     ul.append(li);
   }

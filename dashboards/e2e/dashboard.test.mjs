@@ -70,6 +70,10 @@ try {
   const card = page.locator('#alert-list .alert-card.prio-high:not(.state-resolved):not(.state-acknowledged)').first();
   await card.waitFor({ timeout: 10000 });
   const alertId = await card.getAttribute('data-alert-id');
+  // Worded in Japanese with clinical units, not the engine's rule keys and UCUM codes.
+  const japanese = /[\u3040-\u30ff\u4e00-\u9fff]/;
+  assert.match(await card.locator('.alert-title').textContent(), japanese);
+  assert.doesNotMatch(await card.locator('.message').textContent(), /mm\[Hg\]|Cel\b|_/);
   await card.locator('input.note').fill('電話で状態確認、訪問します');
   await card.locator('button.act-acknowledge').click();
   await page.waitForSelector(`#alert-list .alert-card[data-alert-id="${alertId}"].state-acknowledged`, { timeout: 5000 });
@@ -81,6 +85,7 @@ try {
   const handover = await browser.newPage();
   await handover.goto(new URL(handoverHref, base).href);
   assert.match(await handover.content(), /佐藤 健一/); // the primary clinic's director
+  assert.match(await handover.locator('.alert .title').textContent(), japanese);
   await shot(handover, '06-handover');
   await handover.close();
 

@@ -24,6 +24,7 @@ pub mod config;
 pub mod hot_path;
 pub mod http;
 pub mod ingest;
+pub mod language;
 pub mod oncall;
 pub mod registry;
 pub mod serve;

@@ -10,17 +10,39 @@ use std::time::Duration;
 use chrono::Utc;
 use common::{Stack, TestGateway, oximetry};
 use mimamori_server::storage::{
-    Content, IngestBatch, IngestMessage, ObservationRecord, Storage as _,
+    Content, IngestBatch, IngestMessage, ObservationRecord, StatusRecord, Storage as _,
 };
 use mimamori_wire::{Epoch, GatewayId, VitalSign};
 
+async fn alerts_of(stack: &Stack, rule: &str) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT id, state FROM alert WHERE patient_id = 'p-0002' AND rule_key LIKE $1")
+        .bind(format!("%{rule}%"))
+        .fetch_all(stack.store.pool())
+        .await
+        .unwrap()
+}
+
 async fn spo2_alerts(stack: &Stack) -> Vec<(String, String)> {
-    sqlx::query_as(
-        "SELECT id, state FROM alert WHERE patient_id = 'p-0002' AND rule_key LIKE '%spo2_low%'",
-    )
-    .fetch_all(stack.store.pool())
-    .await
-    .unwrap()
+    alerts_of(stack, "spo2_low").await
+}
+
+/// What the dead server committed last: one message from p-0002's gateway.
+async fn commit_as_crashed_server(stack: &Stack, epoch: u8, content: Content) {
+    stack
+        .store
+        .commit_ingest(&IngestBatch {
+            messages: vec![IngestMessage {
+                gateway: GatewayId::new("gw-p0002").unwrap(),
+                key: Some((Epoch::from_bytes([epoch; 16]), 0)),
+                known_duplicate: false,
+                received_at: Utc::now(),
+                sent_at: None,
+                content,
+            }],
+            watermarks: vec![],
+        })
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,21 +72,7 @@ async fn a_crash_neither_loses_nor_repeats_an_alert() {
             time_flags: vec![],
         })
         .collect();
-    stack
-        .store
-        .commit_ingest(&IngestBatch {
-            messages: vec![IngestMessage {
-                gateway: GatewayId::new("gw-p0002").unwrap(),
-                key: Some((Epoch::from_bytes([52; 16]), 0)),
-                known_duplicate: false,
-                received_at: Utc::now(),
-                sent_at: None,
-                content: Content::Observations(readings),
-            }],
-            watermarks: vec![],
-        })
-        .await
-        .unwrap();
+    commit_as_crashed_server(&stack, 52, Content::Observations(readings)).await;
     assert!(spo2_alerts(&stack).await.is_empty());
 
     let mut server = stack.spawn_server_ready().await;
@@ -108,6 +116,43 @@ async fn a_crash_neither_loses_nor_repeats_an_alert() {
     );
     assert_eq!(spo2_alerts(&stack).await.len(), 1);
 
+    server.kill().unwrap();
+    let _ = server.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flat_battery_reported_just_before_a_crash_is_alarmed_after_the_restart() {
+    let stack = Stack::start().await;
+    let mut server = stack.spawn_server_ready().await;
+    let mut gateway = TestGateway::connect(&stack, "gw-p0002", Epoch::from_bytes([61; 16])).await;
+    gateway.push(oximetry(95.0, Utc::now() - chrono::Duration::seconds(30)));
+    gateway.drain(Duration::from_secs(30)).await;
+    server.kill().unwrap();
+    let _ = server.wait();
+
+    // The oximeter's last status before the crash: 7 %, committed, never evaluated.
+    let status = StatusRecord {
+        device_id: "pc60fw:AA:BB:CC:00:00:03".into(),
+        at: Utc::now() - chrono::Duration::seconds(10),
+        connected: true,
+        battery_percent: Some(7),
+        lead_off: None,
+        signal_quality: None,
+        firmware: None,
+    };
+    commit_as_crashed_server(&stack, 62, Content::Status(status)).await;
+    assert!(alerts_of(&stack, "battery_low").await.is_empty());
+
+    let mut server = stack.spawn_server_ready().await;
+    let raised = mimamori_testkit::wait_until(Duration::from_secs(20), || async {
+        alerts_of(&stack, "battery_low").await.len() == 1
+    })
+    .await;
+    assert!(
+        raised.is_ok(),
+        "no low-battery alarm after the restart: {:?}",
+        alerts_of(&stack, "battery_low").await
+    );
     server.kill().unwrap();
     let _ = server.wait();
 }

@@ -7,9 +7,10 @@ use axum::{Json, Router, extract::State, routing::post};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use hmac::{Hmac, Mac};
 use mimamori_server::alerts::engine::{Category, Change, Input, Observation, Signal};
+use mimamori_server::alerts::finding::Finding;
 use mimamori_server::alerts::lifecycle::{Alert, AlertState, EscalationDelays, Lifecycle};
 use mimamori_server::alerts::notify::{Notifier, Recipient, WhoToNotify};
-use mimamori_server::alerts::rules::{Measure, Overrides, Priority, RuleSet};
+use mimamori_server::alerts::rules::{Measure, Op, Overrides, Priority, RuleSet};
 use mimamori_server::alerts::service::{AlertCore, AlertEvent, AlertHandle, Clock, ServiceConfig};
 use mimamori_server::alerts::store::SqliteAlertStore;
 use mimamori_server::alerts::webhook::{Webhook, WebhookConfig};
@@ -81,7 +82,13 @@ fn raised_event() -> AlertEvent {
         change: Change::Raise {
             priority: Priority::High,
             category: Category::Clinical,
-            detail: "spo2 86".into(),
+            finding: Finding::Threshold {
+                measure: Measure::Spo2,
+                value: 86.0,
+                unit: "%".into(),
+                op: Op::Lt,
+                limit: 90.0,
+            },
             qualified_by: vec![],
         },
     };

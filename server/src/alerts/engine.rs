@@ -14,6 +14,7 @@ use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::debounce::{Debounce, Edge, Timing};
+use super::finding::Finding;
 use super::rules::{DeviceKind, Measure, Overrides, Priority, RuleSet};
 use super::trend::{Spo2Baseline, TemperatureTrend, WeightTrend};
 
@@ -154,8 +155,8 @@ pub enum Change {
         priority: Priority,
         /// Category.
         category: Category,
-        /// Short human text (no identifying data).
-        detail: String,
+        /// What was found (no identifying data).
+        finding: Finding,
         /// Technical alarms active on the same device when raised.
         qualified_by: Vec<String>,
     },
@@ -235,7 +236,8 @@ struct Outcome {
     priority: Priority,
     category: Category,
     group: Option<String>,
-    detail: String,
+    /// What a raise reports; a clear carries the finding it ends, unread.
+    finding: Finding,
     device: Option<DeviceKind>,
 }
 
@@ -361,7 +363,10 @@ impl Engine {
                         priority: rules.technical.device_error_priority,
                         category: Category::Technical,
                         group: None,
-                        detail: format!("{} reported error {code}", device_name(*device)),
+                        finding: Finding::DeviceError {
+                            device: *device,
+                            code: code.clone(),
+                        },
                         device: Some(*device),
                     });
                 }
@@ -385,7 +390,10 @@ impl Engine {
                     priority: t.battery_priority,
                     category: Category::Technical,
                     group: None,
-                    detail: format!("{} battery {percent:.0} %", device_name(*device)),
+                    finding: Finding::BatteryLow {
+                        device: *device,
+                        percent: *percent,
+                    },
                     device: Some(*device),
                 }));
             }
@@ -395,8 +403,8 @@ impl Engine {
                     outcomes.extend(force_clear(
                         state,
                         "gateway_offline",
-                        Priority::Low,
                         Category::Technical,
+                        Finding::GatewayOffline,
                     ));
                 } else {
                     state.gateway_offline_since.get_or_insert(at);
@@ -423,7 +431,9 @@ impl Engine {
                     priority: Priority::High,
                     category: Category::Technical,
                     group: None,
-                    detail: format!("notification of {alert_key} not delivered"),
+                    finding: Finding::NotificationFailed {
+                        alert_key: alert_key.clone(),
+                    },
                     device: None,
                 }));
             }
@@ -437,18 +447,22 @@ impl Engine {
                     clear_after_s: 0,
                     max_gap_s: 0,
                 };
-                for (key, raises, priority, detail) in [
+                for (key, raises, priority, finding) in [
                     (
                         "outbox_backlog",
                         *outbox_backlog >= t.outbox_backlog_readings,
                         t.outbox_priority,
-                        format!("{outbox_backlog} readings waiting at the gateway"),
+                        Finding::OutboxBacklog {
+                            readings: *outbox_backlog,
+                        },
                     ),
                     (
                         "clock_off",
                         clock_offset_s.abs() > t.clock_offset_max_s,
                         t.clock_priority,
-                        format!("gateway clock off by {clock_offset_s:.0} s"),
+                        Finding::ClockOff {
+                            seconds: *clock_offset_s,
+                        },
                     ),
                 ] {
                     let edge = state
@@ -462,7 +476,7 @@ impl Engine {
                         priority,
                         category: Category::Technical,
                         group: None,
-                        detail,
+                        finding,
                         device: Some(DeviceKind::Gateway),
                     }));
                 }
@@ -493,7 +507,7 @@ impl Engine {
                     priority: t.gateway_offline_priority,
                     category: Category::Technical,
                     group: None,
-                    detail: "gateway offline (last will)".into(),
+                    finding: Finding::GatewayOffline,
                     device: Some(DeviceKind::Gateway),
                 });
             }
@@ -562,13 +576,13 @@ fn thresholds(
                 priority: rule.priority,
                 category: Category::Clinical,
                 group: rule.group.clone(),
-                detail: format!(
-                    "{} {value} {} (limit {:?} {})",
-                    measure_name(measure),
-                    rule.unit,
-                    raise.op,
-                    raise.value
-                ),
+                finding: Finding::Threshold {
+                    measure,
+                    value,
+                    unit: rule.unit.clone(),
+                    op: raise.op,
+                    limit: raise.value,
+                },
                 device: Some(measure.device()),
             });
         }
@@ -600,13 +614,13 @@ fn ecg(
     out: &mut Vec<Outcome>,
 ) {
     let t = &rules.technical;
-    let technical = |key: &str, edge, priority, detail: &str| Outcome {
+    let technical = |key: &str, edge, priority, finding| Outcome {
         key: key.to_owned(),
         edge,
         priority,
         category: Category::Technical,
         group: None,
-        detail: detail.to_owned(),
+        finding,
         device: Some(DeviceKind::Ecg),
     };
     let lead_off = Timing {
@@ -626,7 +640,7 @@ fn ecg(
             "lead_off",
             e,
             t.lead_off_priority,
-            "ECG lead off",
+            Finding::LeadOff,
         ));
     }
     let poor = Timing {
@@ -646,20 +660,20 @@ fn ecg(
             "poor_signal",
             e,
             t.poor_signal_priority,
-            "ECG signal too poor to analyse",
+            Finding::PoorEcgSignal,
         ));
     }
     if s.quality != EcgQuality::Usable {
         return;
     }
     let e = &rules.ecg;
-    let clinical = |key: &str, edge, priority, detail: String| Outcome {
+    let clinical = |key: &str, edge, priority, finding| Outcome {
         key: key.to_owned(),
         edge,
         priority,
         category: Category::Clinical,
         group: None,
-        detail,
+        finding,
         device: Some(DeviceKind::Ecg),
     };
     let pause = s.longest_rr_ms.is_some_and(|rr| rr > e.pause_rr_ms);
@@ -669,12 +683,12 @@ fn ecg(
         max_gap_s: 0,
     };
     if let Some(edge) = step(state, "ecg_pause", at, pause, !pause, timing) {
-        let rr = s.longest_rr_ms.unwrap_or_default();
+        let longest_rr_ms = s.longest_rr_ms.unwrap_or_default();
         out.push(clinical(
             "ecg_pause",
             edge,
             e.pause_priority,
-            format!("pause of {rr} ms"),
+            Finding::EcgPause { longest_rr_ms },
         ));
     }
     let asystole = s.rhythm == Rhythm::Asystole;
@@ -695,7 +709,7 @@ fn ecg(
             "ecg_asystole",
             edge,
             e.asystole_priority,
-            "asystole".into(),
+            Finding::Asystole,
         ));
     }
     // Ventricular flutter/fibrillation is a cardiac arrest rhythm, as urgent as asystole; it
@@ -718,7 +732,7 @@ fn ecg(
             "ecg_vf",
             edge,
             e.asystole_priority,
-            "ventricular flutter / fibrillation".into(),
+            Finding::VentricularFibrillation,
         ));
     }
     let af = s.rhythm == Rhythm::Af;
@@ -739,7 +753,7 @@ fn ecg(
             "ecg_new_af",
             edge,
             e.af_priority,
-            "new-onset atrial fibrillation".into(),
+            Finding::NewOnsetAtrialFibrillation,
         ));
     }
     if let Some(hr) = s.heart_rate_per_min {
@@ -777,7 +791,7 @@ fn trends(
                      delta: Option<f64>,
                      limit: f64,
                      priority,
-                     detail: String| {
+                     finding: Finding| {
         let Some(delta) = delta else { return };
         // Clears at half the limit: a baseline drifting around the limit raises once.
         let edge = state.rules.entry(key.to_owned()).or_default().step(
@@ -792,7 +806,7 @@ fn trends(
             priority,
             category: Category::Clinical,
             group: None,
-            detail,
+            finding,
             device: Some(measure.device()),
         }));
     };
@@ -800,58 +814,57 @@ fn trends(
         Measure::BodyWeight => {
             let w = state.weight.add(at, value, tr);
             let g = w.gain_in_window_kg;
-            let detail = format!(
-                "weight gain {:.1} kg in {} days",
-                g.unwrap_or_default(),
-                tr.weight_gain_window_days
-            );
+            let finding = Finding::WeightGain {
+                kg: g.unwrap_or_default(),
+                days: tr.weight_gain_window_days,
+            };
             judge(
                 state,
                 "hf_weight_gain",
                 g,
                 tr.weight_gain_kg,
                 tr.weight_priority,
-                detail,
+                finding,
             );
             let m = w.macd_kg;
-            let detail = format!(
-                "weight moving averages diverge by {:.1} kg",
-                m.unwrap_or_default()
-            );
+            let finding = Finding::WeightTrend {
+                kg: m.unwrap_or_default(),
+            };
             judge(
                 state,
                 "hf_weight_trend",
                 m,
                 tr.weight_macd_threshold_kg,
                 tr.weight_priority,
-                detail,
+                finding,
             );
         }
         Measure::BodyTemperature if live => {
             let rise = state.temperature.add(at, value, tr);
-            let detail = format!(
-                "temperature {:.1} Cel above the patient's baseline",
-                rise.unwrap_or_default()
-            );
+            let finding = Finding::TemperatureAboveBaseline {
+                cel: rise.unwrap_or_default(),
+            };
             judge(
                 state,
                 "temperature_rising",
                 rise,
                 tr.temperature_rise_cel,
                 tr.temperature_priority,
-                detail,
+                finding,
             );
         }
         Measure::Spo2 if live => {
             let drop = state.spo2.add(at, value, tr).map(|d| -d);
-            let detail = format!("SpO2 baseline fallen by {:.1} %", drop.unwrap_or_default());
+            let finding = Finding::Spo2BaselineFalling {
+                percent: drop.unwrap_or_default(),
+            };
             judge(
                 state,
                 "spo2_baseline_falling",
                 drop,
                 tr.spo2_drop_percent,
                 tr.spo2_priority,
-                detail,
+                finding,
             );
         }
         _ => {}
@@ -889,18 +902,21 @@ fn missed_readings(rules: &RuleSet, state: &mut PatientState, at: DateTime<Utc>)
         }
         // A technical cause makes this a technical alarm, not the patient's missed reading.
         let cause = technical_cause(state, device);
-        let (key, category, priority, detail) = match cause {
+        let (key, category, priority, finding) = match cause {
             Some(cause) => (
                 technical_key,
                 Category::Technical,
                 rules.technical.device_error_priority,
-                format!("{} reading not received ({cause})", measure_name(s.measure)),
+                Finding::ReadingNotReceived {
+                    measure: s.measure,
+                    cause,
+                },
             ),
             None => (
                 adherence_key,
                 Category::Adherence,
                 rules.adherence.priority,
-                format!("scheduled {} reading missed", measure_name(s.measure)),
+                Finding::MissedReading { measure: s.measure },
             ),
         };
         state.rules.entry(key.clone()).or_default().active = true;
@@ -910,7 +926,7 @@ fn missed_readings(rules: &RuleSet, state: &mut PatientState, at: DateTime<Utc>)
             priority,
             category,
             group: None,
-            detail,
+            finding,
             device: Some(device),
         });
     }
@@ -937,8 +953,17 @@ fn technical_cause(state: &PatientState, device: DeviceKind) -> Option<String> {
 
 fn clear_missed(state: &mut PatientState, measure: Measure) -> Vec<Outcome> {
     let (a, t) = missed_keys(measure);
-    let mut out = force_clear(state, &a, Priority::Low, Category::Adherence);
-    out.extend(force_clear(state, &t, Priority::Low, Category::Technical));
+    let mut out = force_clear(
+        state,
+        &a,
+        Category::Adherence,
+        Finding::MissedReading { measure },
+    );
+    let not_received = Finding::ReadingNotReceived {
+        measure,
+        cause: String::new(),
+    };
+    out.extend(force_clear(state, &t, Category::Technical, not_received));
     out
 }
 
@@ -946,8 +971,11 @@ fn clear_device_error(state: &mut PatientState, device: DeviceKind) -> Vec<Outco
     force_clear(
         state,
         &format!("device_error/{}", device_name(device)),
-        Priority::Low,
         Category::Technical,
+        Finding::DeviceError {
+            device,
+            code: String::new(),
+        },
     )
 }
 
@@ -955,8 +983,8 @@ fn clear_device_error(state: &mut PatientState, device: DeviceKind) -> Vec<Outco
 fn force_clear(
     state: &mut PatientState,
     key: &str,
-    priority: Priority,
     category: Category,
+    finding: Finding,
 ) -> Vec<Outcome> {
     match state.rules.get_mut(key) {
         Some(d) if d.active => {
@@ -964,10 +992,10 @@ fn force_clear(
             vec![Outcome {
                 key: key.to_owned(),
                 edge: Edge::Clear,
-                priority,
+                priority: Priority::Low,
                 category,
                 group: None,
-                detail: String::new(),
+                finding,
                 device: None,
             }]
         }
@@ -1014,7 +1042,7 @@ fn emit(
                     change: Change::Raise {
                         priority: o.priority,
                         category: o.category,
-                        detail: o.detail,
+                        finding: o.finding,
                         qualified_by,
                     },
                 });

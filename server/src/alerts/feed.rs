@@ -140,9 +140,12 @@ pub async fn run(mut rx: mpsc::Receiver<FeedItem>, alerts: AlertHandle, director
 pub const REPLAY_WITHOUT_CHECKPOINT: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
 /// After a restart, feeds the engine the stored observations it had not processed: those measured
-/// from its checkpoint on (the core skips what the checkpoint already covers), oldest first. Run
-/// before ingest starts feeding live readings, so the engine sees each patient's readings in order.
-/// Returns how many were replayed.
+/// from its checkpoint on (the core skips what the checkpoint already covers), oldest first, and
+/// each loaned device's latest reported battery when it came after the checkpoint (a flat battery
+/// reported just before a crash must not wait for the device's next report). Gateway presence
+/// needs no replay: it is retained at the broker and delivered again when the server subscribes.
+/// Run before ingest starts feeding live readings, so the engine sees each patient's readings in
+/// order. Returns how many inputs were replayed.
 pub async fn replay<S: Storage, A: AlertStore>(
     core: &mut AlertCore<A>,
     store: &S,
@@ -162,6 +165,13 @@ pub async fn replay<S: Storage, A: AlertStore>(
                 .observations(patient, vital, from, now + chrono::TimeDelta::days(1))
                 .await?;
             inputs.extend(records.iter().filter_map(vital_input));
+        }
+        for device in store.device_states(patient, now).await? {
+            if let (Some(at), Some(percent)) = (device.status_at, device.battery_percent)
+                && at >= from
+            {
+                inputs.push(battery_input(patient, &device.device_id, at, percent));
+            }
         }
     }
     inputs.sort_by_key(|i| i.at);
@@ -223,19 +233,22 @@ pub fn device_kind(device_id: &str) -> DeviceKind {
 }
 
 fn status_inputs(patient: &str, record: &StatusRecord) -> Vec<Input> {
-    let device = device_kind(&record.device_id);
     record
         .battery_percent
-        .map(|percent| Input {
-            at: record.at,
-            patient: patient.to_owned(),
-            observation: Observation::Battery {
-                device,
-                percent: f64::from(percent),
-            },
-        })
+        .map(|percent| battery_input(patient, &record.device_id, record.at, percent))
         .into_iter()
         .collect()
+}
+
+fn battery_input(patient: &str, device_id: &str, at: DateTime<Utc>, percent: u8) -> Input {
+    Input {
+        at,
+        patient: patient.to_owned(),
+        observation: Observation::Battery {
+            device: device_kind(device_id),
+            percent: f64::from(percent),
+        },
+    }
 }
 
 #[cfg(test)]

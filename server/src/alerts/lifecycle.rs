@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::engine::{Category, Change, Signal};
+use super::finding::Finding;
 use super::rules::Priority;
+use crate::language::Language;
 
 /// Where an alert is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,8 +103,12 @@ pub struct Alert {
     pub priority: Priority,
     /// Category.
     pub category: Category,
-    /// Text shown.
+    /// What was found, in English (logs, the webhook's text); [`Alert::finding`] is the same as
+    /// data, for readers that phrase it in their own language.
     pub detail: String,
+    /// What was found. Absent from alerts stored before findings were data.
+    #[serde(default)]
+    pub finding: Option<Finding>,
     /// Technical conditions that qualified it.
     pub qualified_by: Vec<String>,
     /// Version of the rules file that raised it.
@@ -128,6 +134,20 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// A short title in `language` (the rule key for alerts stored before findings were data).
+    pub fn title(&self, language: Language) -> String {
+        self.finding
+            .as_ref()
+            .map_or_else(|| self.key.clone(), |f| f.title(language))
+    }
+
+    /// What was found, in `language` (English for alerts stored before findings were data).
+    pub fn summary(&self, language: Language) -> String {
+        self.finding
+            .as_ref()
+            .map_or_else(|| self.detail.clone(), |f| f.phrase(language))
+    }
+
     /// Whether the alert is still open.
     pub fn is_open(&self) -> bool {
         match self.state {
@@ -260,7 +280,7 @@ impl Lifecycle {
             Change::Raise {
                 priority,
                 category,
-                detail,
+                finding,
                 qualified_by,
             } => {
                 if let Some(alert) = self
@@ -283,7 +303,8 @@ impl Lifecycle {
                     key: signal.key.clone(),
                     priority: *priority,
                     category: *category,
-                    detail: detail.clone(),
+                    detail: finding.to_string(),
+                    finding: Some(finding.clone()),
                     qualified_by: qualified_by.clone(),
                     rules_version: rules_version.to_owned(),
                     raised_at: signal.at,
@@ -303,7 +324,7 @@ impl Lifecycle {
                     None,
                     AlertState::Raised,
                     Actor::System,
-                    detail.clone(),
+                    finding.to_string(),
                 )]
             }
             Change::Clear => {
@@ -635,7 +656,7 @@ mod tests {
             change: Change::Raise {
                 priority,
                 category: Category::Clinical,
-                detail: "d".into(),
+                finding: Finding::Asystole,
                 qualified_by: vec![],
             },
         }

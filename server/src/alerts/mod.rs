@@ -7,6 +7,7 @@
 //! - [`debounce`]: hysteresis and minimum duration, the state machine behind every rule.
 //! - [`trend`]: per-patient baselines (weight, temperature, SpO2).
 //! - [`engine`]: the pure rules engine: observations and ticks in, alert signals out.
+//! - [`finding`]: what an alert found, as data, phrased in Japanese or English by each reader.
 //! - [`lifecycle`]: raised → notified → acknowledged → resolved, escalation, latching, snooze (pure).
 //! - [`store`]: persistence (PostgreSQL and SQLite from one body).
 //! - [`feed`]: the rules stage's entrance: stored readings and hot-path seconds → engine inputs.
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod debounce;
 pub mod engine;
 pub mod feed;
+pub mod finding;
 pub mod lifecycle;
 pub mod news2;
 pub mod notify;

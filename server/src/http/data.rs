@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
-use crate::oncall::handover::{HandoverInput, Language as HandoverLanguage};
+use crate::language::Language;
+use crate::oncall::handover::HandoverInput;
 
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
@@ -210,6 +211,42 @@ pub enum AlertAction {
     Resolve,
 }
 
+/// An alert's title and summary in one language.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AlertWording {
+    /// Short title, e.g. "SpO₂ 低値".
+    pub title: String,
+    /// What was found, with values and units.
+    pub message: String,
+}
+
+/// An alert's wording in each dashboard language.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AlertWordings {
+    /// Japanese.
+    pub ja: AlertWording,
+    /// English.
+    pub en: AlertWording,
+}
+
+impl AlertWordings {
+    /// The wording in `language`.
+    pub fn in_language(&self, language: Language) -> &AlertWording {
+        match language {
+            Language::Ja => &self.ja,
+            Language::En => &self.en,
+        }
+    }
+
+    /// The wording in every language, from one function of the language.
+    pub fn in_each_language(word: impl Fn(Language) -> AlertWording) -> Self {
+        Self {
+            ja: word(Language::Ja),
+            en: word(Language::En),
+        }
+    }
+}
+
 /// One transition in an alert's history.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AlertTransition {
@@ -236,8 +273,13 @@ pub struct Alert {
     pub state: AlertState,
     /// Rule that raised it (stable code, e.g. `spo2_low`).
     pub rule: String,
-    /// Human summary, e.g. "SpO2 86 % for 75 s".
+    /// Human summary in English, e.g. "SpO₂ 86 % (limit < 90)".
     pub message: String,
+    /// Title and summary in each dashboard language.
+    pub wording: AlertWordings,
+    /// Whether the condition still holds (an alert stays open after its condition cleared until
+    /// someone resolves it).
+    pub condition_active: bool,
     /// When it was raised.
     pub raised_at: DateTime<Utc>,
     /// User it is routed to, if routed.
@@ -404,7 +446,7 @@ pub trait ClinicalData: Send + Sync + 'static {
     async fn handover(
         &self,
         alert: &AlertId,
-        language: HandoverLanguage,
+        language: Language,
     ) -> Result<HandoverInput, DataError>;
     /// Live events of one patient.
     fn subscribe_patient(

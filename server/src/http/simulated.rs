@@ -19,14 +19,18 @@ use tokio::sync::broadcast;
 use super::access::Role;
 use super::auth::password::hash_password;
 use super::data::{
-    Alert, AlertAction, AlertId, AlertPriority, AlertState, AlertTransition, CareTeamId,
-    ClinicalData, DataError, DeviceStatus, EcgFrame, Observation, PatientDetail, PatientEvent,
-    PatientId, PatientSummary, TrendPoint, UserAccount, UserId, VitalKind,
+    Alert, AlertAction, AlertId, AlertPriority, AlertState, AlertTransition, AlertWording,
+    AlertWordings, CareTeamId, ClinicalData, DataError, DeviceStatus, EcgFrame, Observation,
+    PatientDetail, PatientEvent, PatientId, PatientSummary, TrendPoint, UserAccount, UserId,
+    VitalKind,
 };
+use crate::alerts::finding::Finding;
+use crate::alerts::rules::{DeviceKind, Measure, Op};
+use crate::language::Language;
 use crate::oncall::handover::demo as handover_demo;
 use crate::oncall::handover::{
-    AlertDetails, EarlierAlert, HandoverInput, Language as HandoverLanguage, ResuscitationStatus,
-    Severity, VitalKind as HandoverVital, VitalPoint, VitalSeries,
+    AlertDetails, EarlierAlert, HandoverInput, ResuscitationStatus, Severity,
+    VitalKind as HandoverVital, VitalPoint, VitalSeries,
 };
 
 /// ECG sampling rate of the simulated monitors (Checkme Pro X: 250 Hz).
@@ -434,8 +438,11 @@ impl Simulation {
         sim.raise(
             &PatientId("p05".into()),
             AlertPriority::Low,
-            "battery_low",
-            "バッテリー残量 12 % / battery 12 %",
+            "battery_low/ecg",
+            Finding::BatteryLow {
+                device: DeviceKind::Ecg,
+                percent: 12.0,
+            },
             None,
             now - Duration::hours(2),
         );
@@ -443,7 +450,7 @@ impl Simulation {
             &PatientId("p08".into()),
             AlertPriority::Medium,
             "gateway_offline",
-            "ゲートウェイ応答なし 40 分 / gateway silent 40 min",
+            Finding::GatewayOffline,
             None,
             now - Duration::minutes(35),
         );
@@ -459,7 +466,7 @@ impl Simulation {
         patient: &PatientId,
         priority: AlertPriority,
         rule: &str,
-        message: &str,
+        finding: Finding,
         routed_to: Option<UserId>,
         at: DateTime<Utc>,
     ) -> Alert {
@@ -473,7 +480,12 @@ impl Simulation {
                 priority,
                 state: AlertState::Notified,
                 rule: rule.into(),
-                message: message.into(),
+                message: finding.to_string(),
+                wording: AlertWordings::in_each_language(|language| AlertWording {
+                    title: finding.title(language),
+                    message: finding.phrase(language),
+                }),
+                condition_active: true,
                 raised_at: at,
                 routed_to,
                 transitions: vec![
@@ -514,7 +526,13 @@ impl Simulation {
             patient,
             AlertPriority::High,
             "spo2_low",
-            "SpO2 低下 (< 90 %) と頻脈 / SpO2 below 90 % with tachycardia",
+            Finding::Threshold {
+                measure: Measure::Spo2,
+                value: 86.0,
+                unit: "%".into(),
+                op: Op::Lt,
+                limit: 90.0,
+            },
             Some(UserId("u-oncall".into())),
             now,
         ))
@@ -823,7 +841,7 @@ impl ClinicalData for Simulation {
     async fn handover(
         &self,
         alert_id: &AlertId,
-        language: HandoverLanguage,
+        language: Language,
     ) -> Result<HandoverInput, DataError> {
         let alert = self.alert(alert_id).await?;
         let now = Utc::now();
@@ -856,8 +874,8 @@ impl ClinicalData for Simulation {
             id: alert.id.0.clone(),
             raised_at: alert.raised_at,
             severity: severity(alert.priority),
-            title: alert.rule.clone(),
-            reason: alert.message.clone(),
+            title: alert.wording.in_language(language).title.clone(),
+            reason: alert.wording.in_language(language).message.clone(),
         };
         let since = now - Duration::hours(72);
         input.vitals = [

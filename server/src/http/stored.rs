@@ -15,15 +15,17 @@ use uuid::Uuid;
 
 use super::access::Role;
 use super::data::{
-    Alert, AlertAction, AlertId, AlertPriority, AlertState, AlertTransition, BeatMark, CareTeamId,
-    ClinicalData, DataError, DeviceStatus, EcgFrame, Observation, PatientDetail, PatientEvent,
-    PatientId, PatientSummary, TrendPoint, UserAccount, UserId, VitalKind,
+    Alert, AlertAction, AlertId, AlertPriority, AlertState, AlertTransition, AlertWording,
+    AlertWordings, BeatMark, CareTeamId, ClinicalData, DataError, DeviceStatus, EcgFrame,
+    Observation, PatientDetail, PatientEvent, PatientId, PatientSummary, TrendPoint, UserAccount,
+    UserId, VitalKind,
 };
 use crate::alerts::lifecycle::{self, Actor, LifecycleError, Transition};
 use crate::alerts::rules::Priority;
 use crate::alerts::service::{AlertEvent, AlertHandle, ServiceError, StaffAction};
 use crate::alerts::store::AlertStore;
-use crate::oncall::handover::{self as handover, HandoverInput, Language as HandoverLanguage};
+use crate::language::Language;
+use crate::oncall::handover::{self as handover, HandoverInput};
 use crate::oncall::rota::PhoneNumber;
 use crate::registry::Directory;
 use crate::sinks::live_feed::{LiveEvent, LiveFeed, PATIENT_FEED_CAPACITY};
@@ -545,7 +547,7 @@ impl<S: Storage, A: AlertStore + Clone + 'static> ClinicalData for StoredData<S,
     async fn handover(
         &self,
         alert_id: &AlertId,
-        language: HandoverLanguage,
+        language: Language,
     ) -> Result<HandoverInput, DataError> {
         let mirrored = self.mirrored(alert_id)?;
         let patient_id = PatientId(mirrored.alert.patient.clone());
@@ -584,7 +586,7 @@ impl<S: Storage, A: AlertStore + Clone + 'static> ClinicalData for StoredData<S,
                 .map(|m| handover::EarlierAlert {
                     raised_at: m.alert.raised_at,
                     severity: severity(m.alert.priority),
-                    title: m.alert.key.clone(),
+                    title: m.alert.title(language),
                     outcome: m.alert.state.as_str().to_owned(),
                 })
                 .collect()
@@ -598,8 +600,8 @@ impl<S: Storage, A: AlertStore + Clone + 'static> ClinicalData for StoredData<S,
                 id: mirrored.alert.id.to_string(),
                 raised_at: mirrored.alert.raised_at,
                 severity: severity(mirrored.alert.priority),
-                title: mirrored.alert.key.clone(),
-                reason: mirrored.alert.detail.clone(),
+                title: mirrored.alert.title(language),
+                reason: mirrored.alert.summary(language),
             },
             vitals,
             ecg: self
@@ -771,6 +773,11 @@ fn to_api_alert(m: &Mirrored) -> Alert {
         state: api_state(a.state),
         rule: a.key.clone(),
         message: a.detail.clone(),
+        wording: AlertWordings::in_each_language(|language| AlertWording {
+            title: a.title(language),
+            message: a.summary(language),
+        }),
+        condition_active: a.condition_active,
         raised_at: a.raised_at,
         routed_to: a.routed_to.clone().map(UserId),
         transitions: m

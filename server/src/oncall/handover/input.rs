@@ -6,16 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::oncall::rota::PhoneNumber;
 
-/// The page's language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    /// Japanese (default).
-    #[default]
-    Ja,
-    /// English.
-    En,
-}
+pub use crate::language::Language;
 
 /// Everything on one handover page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
