@@ -6,11 +6,11 @@
 //! Nothing is acknowledged before its commit. If the process dies between the commit and the
 //! PUBACKs, the broker redelivers and the dedup table turns the redelivery into a counted duplicate.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use mimamori_wire::StoredAck;
+use mimamori_wire::{GatewayId, StoredAck};
 use tokio::sync::mpsc;
 use tokio::time::sleep_until;
 use tracing::Instrument as _;
@@ -28,8 +28,12 @@ use crate::telemetry::{IngestBatchCommitted, Telemetry};
 use crate::transforms::acknowledge::Watermarks;
 use crate::transforms::decode::{self, TimeLimits};
 
-/// The loan book is reloaded at most this often when a reading names an unknown loan.
+/// The loan book is reloaded at most this often when a reading names an unknown loan…
 const LOAN_REFRESH: Duration = Duration::from_secs(1);
+/// …except for a gateway's first miss in this long: a device lent a moment ago must not have its
+/// first readings dead-lettered, while a gateway whose device has no loan cannot make every batch
+/// reload the book.
+const LOAN_MISS_MEMORY: Duration = Duration::from_secs(60);
 /// Longest wait between attempts of a commit that failed for a retryable reason.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
@@ -40,6 +44,8 @@ pub struct Committer<S> {
     config: IngestConfig,
     loans: LoanBook,
     loans_loaded: Instant,
+    /// Gateways whose miss made the book reload, and when.
+    reloaded_for: HashMap<GatewayId, Instant>,
     marks: Watermarks,
     telemetry: Telemetry,
     feed: LiveFeed,
@@ -66,6 +72,7 @@ impl<S: Storage> Committer<S> {
             config,
             loans,
             loans_loaded: Instant::now(),
+            reloaded_for: HashMap::new(),
             marks,
             telemetry,
             feed,
@@ -113,7 +120,7 @@ impl<S: Storage> Committer<S> {
             .iter()
             .map(|d| decode::decode(&d.raw, &self.loans, limits))
             .collect();
-        if messages.iter().any(is_loan_miss) && self.loans_loaded.elapsed() >= LOAN_REFRESH {
+        if self.loan_book_may_be_stale(&messages) {
             match self.store.loans().await {
                 Ok(loans) => {
                     self.loans = LoanBook::new(loans);
@@ -258,6 +265,30 @@ impl<S: Storage> Committer<S> {
             fresh.extend(outcome.fresh);
         }
         CommitOutcome { fresh }
+    }
+}
+
+impl<S> Committer<S> {
+    /// Whether a loan miss in `messages` is worth reloading the book for.
+    fn loan_book_may_be_stale(&mut self, messages: &[IngestMessage]) -> bool {
+        let mut first_miss = false;
+        for message in messages.iter().filter(|m| is_loan_miss(m)) {
+            let remembered = self
+                .reloaded_for
+                .get(&message.gateway)
+                .is_some_and(|at| at.elapsed() < LOAN_MISS_MEMORY);
+            if !remembered {
+                self.reloaded_for
+                    .insert(message.gateway.clone(), Instant::now());
+                first_miss = true;
+            }
+        }
+        if self.reloaded_for.len() > 4096 {
+            self.reloaded_for
+                .retain(|_, at| at.elapsed() < LOAN_MISS_MEMORY);
+        }
+        let any_miss = messages.iter().any(is_loan_miss);
+        first_miss || (any_miss && self.loans_loaded.elapsed() >= LOAN_REFRESH)
     }
 }
 

@@ -7,10 +7,12 @@ mod common;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{Stack, TestGateway, blood_pressure, ecg_chunk, oximetry};
+use common::{Stack, TestGateway, blood_pressure, ecg_chunk, oximetry, oximetry_of};
 use mimamori_dsp::SampleRate;
 use mimamori_dsp::synth::SynthConfig;
-use mimamori_server::storage::{Content, EcgRecord, IngestBatch, IngestMessage, Storage as _};
+use mimamori_server::storage::{
+    Content, Device, EcgRecord, IngestBatch, IngestMessage, Loan, Storage as _,
+};
 use mimamori_wire::{Body, Channel, Envelope, Epoch, GatewayId};
 
 const DRAIN: Duration = Duration::from_secs(60);
@@ -575,4 +577,56 @@ async fn foreign_namespace_and_wrong_password_reach_nothing() {
     );
     server.kill().unwrap();
     server.wait().unwrap();
+}
+
+/// A device lent a moment ago: its first reading must find the new loan even though the loan book
+/// was reloaded (for another gateway's miss) less than a second before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_lent_a_moment_ago_is_ingested_not_dead_lettered() {
+    let stack = Stack::start().await;
+    let _server = stack.spawn_server_ready().await;
+    let mut other = TestGateway::connect(&stack, "gw-p0001", Epoch::from_bytes([71; 16])).await;
+    let mut home = TestGateway::connect(&stack, "gw-p0002", Epoch::from_bytes([72; 16])).await;
+    let now = Utc::now();
+
+    // A miss elsewhere makes the server reload its loans just now.
+    other.push(oximetry_of("pc60fw:00:00:00:00:00:99", 97.0, now));
+    other.drain(DRAIN).await;
+
+    // The coordinator lends p-0002 a second oximeter; its first reading follows at once.
+    let new_device = "pc60fw:AA:BB:CC:00:00:42";
+    stack
+        .store
+        .upsert_device(&Device {
+            id: new_device.into(),
+            model: "pc60fw".into(),
+            serial: None,
+            ble_address: Some("AA:BB:CC:00:00:42".into()),
+            area: "setagaya".into(),
+        })
+        .await
+        .unwrap();
+    stack
+        .store
+        .add_loan(&Loan {
+            device_id: new_device.into(),
+            patient_id: "p-0002".into(),
+            device_user: None,
+            lent_from: now - chrono::Duration::minutes(1),
+            lent_until: None,
+        })
+        .await
+        .unwrap();
+    home.push(oximetry_of(new_device, 95.0, now));
+    home.drain(DRAIN).await;
+
+    let stored = stack
+        .count(&format!(
+            "SELECT count(*) FROM observations WHERE device_id = '{new_device}' AND patient_id = 'p-0002'"
+        ))
+        .await;
+    let dead = stack
+        .count("SELECT count(*) FROM dead_letters WHERE gateway_id = 'gw-p0002'")
+        .await;
+    assert_eq!((stored, dead), (2, 0), "{}", stack.server_log());
 }
