@@ -702,6 +702,74 @@ mod tests {
     }
 
     #[test]
+    fn restore_keeps_only_overrides_in_force_that_the_rules_still_allow() {
+        let rules = RuleSet::builtin();
+        let spo2 = rules.threshold_rule("spo2_low").unwrap();
+        let latest = vec![
+            copd_override(),
+            Override::revocation(spo2, "p2", "dr-sato", "recovered", t(2)),
+            Override {
+                patient: "p3".into(),
+                expires_at: t(3),
+                ..copd_override()
+            },
+            // Valid when set; the file's safety floor has since been raised above it.
+            Override {
+                patient: "p4".into(),
+                raise_value: 84.0,
+                ..copd_override()
+            },
+        ];
+        let restored = Overrides::restore(&rules, latest, t(4));
+        let patients: Vec<&str> = ["p1", "p2", "p3", "p4"]
+            .into_iter()
+            .filter(|p| restored.in_force(p, t(5)).next().is_some())
+            .collect();
+        assert_eq!(patients, ["p1"]);
+    }
+
+    #[test]
+    fn a_revocation_needs_a_reason_and_an_override_in_force() {
+        let rules = RuleSet::builtin();
+        let mut o = Overrides::default();
+        o.set(&rules, copd_override()).unwrap();
+        let revoke = |o: &Overrides, rule: &str, reason: &str, at| {
+            o.revocation(&rules, "p1", rule, "dr-sato", reason, at)
+        };
+        assert!(matches!(
+            revoke(&o, "spo2_lo", "x", t(2)),
+            Err(RulesError::UnknownRule(_))
+        ));
+        assert!(matches!(
+            revoke(&o, "spo2_low", " ", t(2)),
+            Err(RulesError::NoReason(_))
+        ));
+        assert!(
+            matches!(revoke(&o, "spo2_low", "x", t(11)), Ok(None)),
+            "expired"
+        );
+        let revocation = revoke(&o, "spo2_low", "x", t(2)).unwrap().unwrap();
+        assert!(revocation.is_revocation());
+        assert_eq!(revocation.raise_value, 90.0, "the default again");
+        assert!(o.remove("p1", "spo2_low").is_some());
+        assert_eq!(o, Overrides::default());
+    }
+
+    #[test]
+    fn measure_names_are_the_serialised_ones() {
+        for m in [
+            Measure::Spo2,
+            Measure::PulseRate,
+            Measure::EcgHeartRate,
+            Measure::SystolicBp,
+            Measure::BodyTemperature,
+            Measure::BodyWeight,
+        ] {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+        }
+    }
+
+    #[test]
     fn override_beyond_the_safety_floor_is_refused() {
         let rules = RuleSet::builtin();
         let too_low = Override {
