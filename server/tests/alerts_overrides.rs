@@ -52,6 +52,13 @@ fn copd_override(expires_at: DateTime<Utc>) -> Value {
            "expires_at": expires_at})
 }
 
+/// The doctor sets [`copd_override`]; refused means the test is wrong.
+async fn set_copd_override(addr: std::net::SocketAddr, doctor: &str, expires_at: DateTime<Utc>) {
+    let body = copd_override(expires_at);
+    let (status, _, text) = http(addr, "PUT", SPO2_LOW, Some(doctor), Some(&body)).await;
+    assert_eq!(status, 200, "{text}");
+}
+
 fn spo2_low(list: &str) -> Value {
     let list: Value = serde_json::from_str(list).unwrap();
     list.as_array()
@@ -146,15 +153,7 @@ async fn a_doctors_override_spares_the_usual_spo2_but_not_a_lower_one() {
             "{body}: {text}"
         );
     }
-    let (status, _, body) = http(
-        addr,
-        "PUT",
-        SPO2_LOW,
-        Some(&doctor),
-        Some(&copd_override(in_an_hour)),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    set_copd_override(addr, &doctor, in_an_hour).await;
     let (_, _, body) = http(addr, "GET", SPO2_LIMITS, Some(&nurse), None).await;
     let set = &spo2_low(&body)["override_in_force"];
     assert_eq!(
@@ -196,15 +195,7 @@ async fn an_override_survives_a_restart_and_ends_at_its_expiry() {
     let doctor = log_in(addr, "doctor").await;
     let t0 = now();
     let expiry = t0 + chrono::Duration::seconds(100);
-    let (status, _, body) = http(
-        addr,
-        "PUT",
-        SPO2_LOW,
-        Some(&doctor),
-        Some(&copd_override(expiry)),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    set_copd_override(addr, &doctor, expiry).await;
 
     let mut server = restart(&stack, server).await;
     spo2_run(&mut gateway, 88.0, t0 + chrono::Duration::seconds(5), 65).await;
@@ -223,15 +214,7 @@ async fn a_revocation_restores_the_default_also_after_a_restart() {
     let addr = stack.http;
     let (nurse, doctor) = (log_in(addr, "nurse").await, log_in(addr, "doctor").await);
     let in_an_hour = Utc::now() + chrono::Duration::hours(1);
-    let (status, _, body) = http(
-        addr,
-        "PUT",
-        SPO2_LOW,
-        Some(&doctor),
-        Some(&copd_override(in_an_hour)),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    set_copd_override(addr, &doctor, in_an_hour).await;
 
     let why = json!({"reason": "exacerbation treated; back to the usual limit"});
     let refusals = [

@@ -25,7 +25,7 @@ use super::data::{
     TrendPoint, UserAccount, UserId, VitalKind, limits_of_rule,
 };
 use crate::alerts::finding::Finding;
-use crate::alerts::rules::{DeviceKind, Measure, Op, Override, Overrides, RuleSet};
+use crate::alerts::rules::{DeviceKind, Measure, Op, Override, Overrides, RuleSet, ThresholdRule};
 use crate::language::Language;
 use crate::oncall::handover::demo as handover_demo;
 use crate::oncall::handover::{
@@ -667,11 +667,16 @@ impl Simulation {
         }
     }
 
-    /// `patient`'s overrides in force now, and the limits of `rule` with them.
-    fn limits_now(&self, id: &PatientId, rule: &str) -> Result<PatientRuleLimits, DataError> {
+    /// The threshold rules and `patient`'s overrides in force now.
+    fn thresholds_now(&self, id: &PatientId) -> (Vec<ThresholdRule>, Vec<Override>) {
         let w = self.lock();
-        let in_force: Vec<Override> = w.overrides.in_force(&id.0, Utc::now()).cloned().collect();
-        limits_of_rule(&w.rules.threshold, &in_force, rule)
+        let in_force = w.overrides.in_force(&id.0, Utc::now()).cloned().collect();
+        (w.rules.threshold.clone(), in_force)
+    }
+
+    fn limits_now(&self, id: &PatientId, rule: &str) -> Result<PatientRuleLimits, DataError> {
+        let (rules, in_force) = self.thresholds_now(id);
+        limits_of_rule(&rules, &in_force, rule)
     }
 
     fn with_patient<T>(
@@ -852,9 +857,8 @@ impl ClinicalData for Simulation {
 
     async fn rule_limits(&self, id: &PatientId) -> Result<Vec<PatientRuleLimits>, DataError> {
         self.with_patient(id, |_| ())?;
-        let w = self.lock();
-        let in_force: Vec<Override> = w.overrides.in_force(&id.0, Utc::now()).cloned().collect();
-        Ok(PatientRuleLimits::of_rules(&w.rules.threshold, &in_force))
+        let (rules, in_force) = self.thresholds_now(id);
+        Ok(PatientRuleLimits::of_rules(&rules, &in_force))
     }
 
     async fn set_rule_override(
