@@ -83,7 +83,7 @@ async function route() {
   const [, view, arg] = (location.hash || '#/ward').split('/');
   try {
     if (view === 'patient' && arg) {
-      current = await patientView(main, decodeURIComponent(arg), patients, feed);
+      current = await patientView(main, decodeURIComponent(arg), patients, feed, me);
     } else if (view === 'alerts') {
       await alertsView(main, patients);
     } else if (view === 'handover' && arg) {

@@ -22,6 +22,11 @@ const STRINGS = {
     trend_up: '上昇', trend_down: '下降', trend_flat: '横ばい', print: '印刷', language: 'English',
     second_factor_required: '院外からのアクセスにはワンタイムコードが必要です。',
     condition_cleared: '状態は解消',
+    rule_limits: 'アラート基準（患者別）', limit_rule: '基準', limit_default: '既定（発生 / 解除）',
+    limit_range: '変更可能範囲', limit_override: 'この患者の設定', until: '期限', limit_raise: '発生値',
+    limit_clear: '解除値', limit_reason: '理由（必須）', limit_set: '設定', limit_revoke: '取り消し',
+    limit_hint: '医師のみ変更できます。期限を過ぎると既定値に戻ります。',
+    pulse_rate: '脈拍数', ecg_heart_rate: '心拍数（心電図）',
   },
   en: {
     app_title: 'mimamori', login_title: 'Log in', login_name: 'Login name', password: 'Password',
@@ -45,6 +50,11 @@ const STRINGS = {
     trend_up: 'rising', trend_down: 'falling', trend_flat: 'steady', print: 'Print', language: '日本語',
     second_factor_required: 'A one-time code is required from outside the clinic network.',
     condition_cleared: 'condition cleared',
+    rule_limits: 'Alert limits for this patient', limit_rule: 'Rule', limit_default: 'Default (raise / clear)',
+    limit_range: 'Allowed range', limit_override: 'For this patient', until: 'until', limit_raise: 'Raise at',
+    limit_clear: 'Clear at', limit_reason: 'Reason (required)', limit_set: 'Set', limit_revoke: 'Revoke',
+    limit_hint: 'Only doctors change these. After the expiry the default applies again.',
+    pulse_rate: 'Pulse rate', ecg_heart_rate: 'Heart rate (ECG)',
   },
 };
 

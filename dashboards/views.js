@@ -213,6 +213,84 @@ export async function alertsView(main, patients, filterPatient = null) {
   return { list, render, items: page.items };
 }
 
+const MEASURE_KEYS = {
+  spo2: 'spo2', pulse_rate: 'pulse_rate', ecg_heart_rate: 'ecg_heart_rate', systolic_bp: 'systolic_bp',
+  body_temperature: 'temperature', body_weight: 'weight',
+};
+const UCUM_SHOWN = { 'mm[Hg]': 'mmHg', Cel: '°C' };
+
+/**
+ * "Alert limits for this patient": each overridable threshold rule with its default, the range a
+ * doctor may move it within, and the override in force; doctors get a form to set and revoke.
+ */
+async function limitsSection(patientId, canEdit) {
+  const box = el('section', 'card rule-limits');
+  box.id = 'rule-limits';
+  const path = `/patients/${encodeURIComponent(patientId)}/rule-overrides`;
+  const render = (rules) => {
+    box.replaceChildren(el('h2', null, t('rule_limits')));
+    const table = el('table');
+    const head = el('tr');
+    for (const k of ['limit_rule', 'limit_default', 'limit_range', 'limit_override']) head.append(el('th', null, t(k)));
+    table.append(head);
+    for (const r of rules) {
+      const unit = UCUM_SHOWN[r.unit] ?? r.unit;
+      const tr = el('tr');
+      tr.dataset.ruleId = r.rule_id;
+      const o = r.override_in_force;
+      const now = o ? `${r.raise.op} ${o.raise_value} / ${r.clear.op} ${o.clear_value} ${unit}` : '—';
+      tr.append(
+        el('td', null, `${t(MEASURE_KEYS[r.measure] ?? r.measure)} (${r.rule_id})`),
+        el('td', null, `${r.raise.op} ${r.raise.value} / ${r.clear.op} ${r.clear.value} ${unit}`),
+        el('td', null, `${r.override_min}–${r.override_max} ${unit}`),
+      );
+      const cell = el('td', o ? 'override' : null, now);
+      if (o) cell.append(el('div', 'override-by', `${o.set_by}: ${o.reason}（${t('until')} ${formatTime(o.expires_at)}）`));
+      tr.append(cell);
+      table.append(tr);
+    }
+    box.append(table, el('p', 'hint', t('limit_hint')));
+    if (canEdit) box.append(limitsForm(rules));
+  };
+  const limitsForm = (rules) => {
+    const form = el('form', 'limits-form');
+    const rule = document.createElement('select');
+    rule.name = 'rule';
+    for (const r of rules) rule.append(Object.assign(document.createElement('option'), { value: r.rule_id, textContent: r.rule_id }));
+    const input = (name, type, placeholder) => Object.assign(document.createElement('input'), { name, type, placeholder, step: 'any' });
+    const raise = input('raise', 'number', t('limit_raise'));
+    const clear = input('clear', 'number', t('limit_clear'));
+    const reason = input('reason', 'text', t('limit_reason'));
+    const until = input('until', 'date', '');
+    for (const required of [raise, clear, until]) required.required = true;
+    const set = el('button', 'act', t('limit_set'));
+    set.type = 'submit';
+    const revoke = el('button', 'ghost', t('limit_revoke'));
+    revoke.type = 'button';
+    const error = el('p', 'error');
+    const send = async (method, body) => {
+      try {
+        await api(`${path}/${encodeURIComponent(rule.value)}`, { method, body });
+        render(await api(path));
+      } catch (e) { error.textContent = e instanceof ApiError ? `${e.code}: ${e.message}` : String(e); }
+    };
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      // The expiry date ends at local midnight after it (the override holds through that day).
+      const expires = new Date(`${until.value}T23:59:59`);
+      send('PUT', {
+        raise_value: Number(raise.value), clear_value: Number(clear.value), reason: reason.value,
+        expires_at: expires.toISOString(),
+      });
+    });
+    revoke.addEventListener('click', () => send('DELETE', { reason: reason.value }));
+    form.append(rule, raise, clear, reason, el('label', null, t('until')), until, set, revoke, error);
+    return form;
+  };
+  render(await api(path));
+  return box;
+}
+
 const RANGES = { range_6h: 6, range_24h: 24, range_7d: 168 };
 const CHARTS = [
   { kinds: ['heart_rate'], title: 'hr' },
@@ -257,7 +335,7 @@ async function drawTrends(box, patientId, hours) {
   box.append(el('p', 'hint', t('zoom_hint')));
 }
 
-export async function patientView(main, patientId, patients, feed) {
+export async function patientView(main, patientId, patients, feed, me) {
   let detail;
   try {
     detail = await api(`/patients/${encodeURIComponent(patientId)}`);
@@ -337,7 +415,10 @@ export async function patientView(main, patientId, patients, feed) {
   }
   readingsBox.append(table);
 
-  main.replaceChildren(head, latest, ecgBox, trendBox, alertsBox, readingsBox);
+  const canEditLimits = me.roles.some((r) => r === 'doctor' || r === 'on_call_doctor');
+  const limitsBox = await limitsSection(patientId, canEditLimits);
+
+  main.replaceChildren(head, latest, ecgBox, trendBox, alertsBox, limitsBox, readingsBox);
   const strip = new EcgStrip(canvas, (rr, hr) => { hrLabel.textContent = ` HR ${hr}/min · RR ${rr} ms`; });
   rangeBar.querySelectorAll('button')[1].click();
   const patientAlerts = await alertsView(alertsBox, patients, patientId);

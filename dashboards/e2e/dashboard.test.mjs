@@ -61,6 +61,9 @@ try {
   assert.ok(b - a > 150 && b - a < 400, `about 250 samples per second, got ${b - a}`);
   await page.waitForFunction(() => /HR \d+/.test(document.querySelector('#ecg-hr').textContent), null, { timeout: 5000 });
   await page.waitForSelector('.charts .uplot', { timeout: 10000 });
+  // The patient's alert limits: every overridable rule listed; only doctors get the form.
+  await page.waitForSelector('#rule-limits tr[data-rule-id="spo2_low"]');
+  assert.ok(!(await page.$('#rule-limits form')), 'a nurse reads the limits but cannot change them');
   await shot(page, '03-patient');
 
   step('deterioration raises a high alert, acknowledged');

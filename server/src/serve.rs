@@ -146,14 +146,15 @@ async fn serve_with<S: Storage, A: AlertStore + Clone + 'static>(
 
     // Rules stage: the alert service and the feed ingest and the hot path write into.
     let alert_config = ServiceConfig::default();
-    let mut core = AlertCore::resume(
-        alert_store.clone(),
-        RuleSet::builtin(),
-        Overrides::default(),
-        &alert_config,
-    )
-    .await
-    .context("while resuming the alert service")?;
+    let rules = RuleSet::builtin();
+    let stored_overrides = alert_store
+        .latest_overrides()
+        .await
+        .context("while reading rule overrides")?;
+    let overrides = Overrides::restore(&rules, stored_overrides, Utc::now());
+    let mut core = AlertCore::resume(alert_store.clone(), rules, overrides, &alert_config)
+        .await
+        .context("while resuming the alert service")?;
     let patients = store.patients().await.context("while reading patients")?;
     for patient in &patients {
         core.engine_mut()

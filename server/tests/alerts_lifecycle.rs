@@ -118,6 +118,10 @@ impl<S: AlertStore + Clone + Send + 'static> AlertStore for OnRealClock<S> {
         self.run(move |s| async move { s.audit_override(&o).await })
             .await
     }
+    async fn latest_overrides(&self) -> Result<Vec<Override>, StoreError> {
+        self.run(|s| async move { s.latest_overrides().await })
+            .await
+    }
     async fn heartbeat(&self, component: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         let c = component.to_owned();
         self.run(move |s| async move { s.heartbeat(&c, at).await })

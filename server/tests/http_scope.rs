@@ -137,9 +137,12 @@ async fn every_patient_data_route_refuses_a_user_outside_the_care_team() {
                 .replace("{patient_id}", "p01")
                 .replace("{alert_id}", foreign_alert)
                 .replace("{kind}", "heart_rate")
-                .replace("{action}", "acknowledge");
-            let body = (method == "POST")
-                .then(|| json!({"note": "checked by test", "reason": "scoping test reason"}));
+                .replace("{action}", "acknowledge")
+                .replace("{rule_id}", "spo2_low");
+            let body = (method != "GET").then(|| {
+                json!({"note": "checked by test", "reason": "scoping test reason",
+                       "raise_value": 86.0, "clear_value": 88.0, "expires_at": "2099-01-01T00:00:00Z"})
+            });
             if route == "POST /api/v1/patients/{patient_id}/break-glass" {
                 // How access is obtained; returns no patient data (tested below).
                 continue;

@@ -256,6 +256,11 @@ impl Engine {
         &self.rules
     }
 
+    /// The doctors' overrides in use.
+    pub fn overrides(&self) -> &Overrides {
+        &self.overrides
+    }
+
     /// Replaces the overrides (after a doctor changed one).
     pub fn set_overrides(&mut self, overrides: Overrides) {
         self.overrides = overrides;
@@ -531,17 +536,6 @@ pub fn device_name(d: DeviceKind) -> &'static str {
         DeviceKind::Thermometer => "thermometer",
         DeviceKind::Scale => "scale",
         DeviceKind::Gateway => "gateway",
-    }
-}
-
-fn measure_name(m: Measure) -> &'static str {
-    match m {
-        Measure::Spo2 => "spo2",
-        Measure::PulseRate => "pulse_rate",
-        Measure::EcgHeartRate => "ecg_heart_rate",
-        Measure::SystolicBp => "systolic_bp",
-        Measure::BodyTemperature => "body_temperature",
-        Measure::BodyWeight => "body_weight",
     }
 }
 
@@ -935,8 +929,8 @@ fn missed_readings(rules: &RuleSet, state: &mut PatientState, at: DateTime<Utc>)
 
 fn missed_keys(m: Measure) -> (String, String) {
     (
-        format!("missed_reading/{}", measure_name(m)),
-        format!("reading_not_received/{}", measure_name(m)),
+        format!("missed_reading/{}", m.as_str()),
+        format!("reading_not_received/{}", m.as_str()),
     )
 }
 

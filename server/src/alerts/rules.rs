@@ -82,6 +82,18 @@ pub enum Measure {
 }
 
 impl Measure {
+    /// The name the rules file, alert keys and the API use (`spo2`, `pulse_rate` …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Spo2 => "spo2",
+            Self::PulseRate => "pulse_rate",
+            Self::EcgHeartRate => "ecg_heart_rate",
+            Self::SystolicBp => "systolic_bp",
+            Self::BodyTemperature => "body_temperature",
+            Self::BodyWeight => "body_weight",
+        }
+    }
+
     /// The UCUM code of the measure's unit.
     pub const fn ucum(self) -> &'static str {
         match self {
@@ -434,6 +446,38 @@ pub struct Override {
 }
 
 impl Override {
+    /// The audit record of revoking `patient`'s override of `rule`: the rule's defaults, in force
+    /// again from `at`, recorded as an override that expires the moment it is set (the audit table
+    /// is append-only and has no kind column, so a revocation is a row with `expires_at = set_at`).
+    pub fn revocation(
+        rule: &ThresholdRule,
+        patient: &str,
+        revoked_by: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            patient: patient.to_owned(),
+            rule: rule.id.clone(),
+            raise_value: rule.raise.value,
+            clear_value: rule.clear.value,
+            set_by: revoked_by.to_owned(),
+            reason: reason.to_owned(),
+            set_at: at,
+            expires_at: at,
+        }
+    }
+
+    /// Whether this audit record is a revocation (see [`Override::revocation`]).
+    pub fn is_revocation(&self) -> bool {
+        self.expires_at <= self.set_at
+    }
+
+    /// Whether the override applies at `at`.
+    pub fn in_force_at(&self, at: DateTime<Utc>) -> bool {
+        self.set_at <= at && at < self.expires_at
+    }
+
     /// Checks the override against the rule's safety range and hysteresis.
     pub fn validate(&self, rules: &RuleSet) -> Result<(), RulesError> {
         let rule = rules
@@ -477,6 +521,24 @@ pub struct Overrides {
 }
 
 impl Overrides {
+    /// The overrides in force at `now`, from the latest audit record of each patient and rule
+    /// ([`super::store::AlertStore::latest_overrides`]). Revoked and expired ones are left out; one
+    /// that the rules file no longer allows (its safety range was narrowed, its rule removed) is
+    /// logged as an error and left out, never applied.
+    pub fn restore(rules: &RuleSet, latest: Vec<Override>, now: DateTime<Utc>) -> Self {
+        let mut overrides = Self::default();
+        for o in latest {
+            if o.is_revocation() || o.expires_at <= now {
+                continue;
+            }
+            let (patient, rule) = (o.patient.clone(), o.rule.clone());
+            if let Err(error) = overrides.set(rules, o) {
+                tracing::error!(patient_id = %patient, rule = %rule, %error, "Stored rule override no longer valid; the rule's default applies.");
+            }
+        }
+        overrides
+    }
+
     /// Adds or replaces an override after validating it.
     pub fn set(&mut self, rules: &RuleSet, o: Override) -> Result<(), RulesError> {
         o.validate(rules)?;
@@ -487,6 +549,47 @@ impl Overrides {
         Ok(())
     }
 
+    /// The audit record that revokes `patient`'s override of `rule` at `at`, `None` if none is in
+    /// force; refused for an unknown rule or without a reason. Changes nothing: the caller audits
+    /// the record, then applies it with [`Overrides::remove`].
+    pub fn revocation(
+        &self,
+        rules: &RuleSet,
+        patient: &str,
+        rule: &str,
+        revoked_by: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Override>, RulesError> {
+        let threshold = rules
+            .threshold_rule(rule)
+            .ok_or_else(|| RulesError::UnknownRule(rule.to_owned()))?;
+        if reason.trim().is_empty() {
+            return Err(RulesError::NoReason(rule.to_owned()));
+        }
+        let in_force = self.in_force(patient, at).any(|o| o.rule == rule);
+        Ok(in_force.then(|| Override::revocation(threshold, patient, revoked_by, reason, at)))
+    }
+
+    /// Removes `patient`'s override of `rule`; returns it if there was one.
+    pub fn remove(&mut self, patient: &str, rule: &str) -> Option<Override> {
+        let of_patient = self.by_patient.get_mut(patient)?;
+        let removed = of_patient.remove(rule);
+        if of_patient.is_empty() {
+            self.by_patient.remove(patient);
+        }
+        removed
+    }
+
+    /// `patient`'s overrides in force at `at`, by rule id.
+    pub fn in_force(&self, patient: &str, at: DateTime<Utc>) -> impl Iterator<Item = &Override> {
+        self.by_patient
+            .get(patient)
+            .into_iter()
+            .flat_map(BTreeMap::values)
+            .filter(move |o| o.in_force_at(at))
+    }
+
     /// The (raise, clear) conditions of `rule` for `patient` at `at`.
     pub fn conditions(
         &self,
@@ -495,7 +598,7 @@ impl Overrides {
         at: DateTime<Utc>,
     ) -> (Condition, Condition) {
         match self.by_patient.get(patient).and_then(|m| m.get(&rule.id)) {
-            Some(o) if o.set_at <= at && at < o.expires_at => (
+            Some(o) if o.in_force_at(at) => (
                 Condition {
                     value: o.raise_value,
                     ..rule.raise
@@ -596,6 +699,74 @@ mod tests {
         assert_eq!(o.conditions(rule, "p1", t(0)).0.value, 90.0);
         assert_eq!(o.conditions(rule, "p1", t(10)).0.value, 90.0);
         assert_eq!(o.conditions(rule, "p2", t(2)).0.value, 90.0);
+    }
+
+    #[test]
+    fn restore_keeps_only_overrides_in_force_that_the_rules_still_allow() {
+        let rules = RuleSet::builtin();
+        let spo2 = rules.threshold_rule("spo2_low").unwrap();
+        let latest = vec![
+            copd_override(),
+            Override::revocation(spo2, "p2", "dr-sato", "recovered", t(2)),
+            Override {
+                patient: "p3".into(),
+                expires_at: t(3),
+                ..copd_override()
+            },
+            // Valid when set; the file's safety floor has since been raised above it.
+            Override {
+                patient: "p4".into(),
+                raise_value: 84.0,
+                ..copd_override()
+            },
+        ];
+        let restored = Overrides::restore(&rules, latest, t(4));
+        let patients: Vec<&str> = ["p1", "p2", "p3", "p4"]
+            .into_iter()
+            .filter(|p| restored.in_force(p, t(5)).next().is_some())
+            .collect();
+        assert_eq!(patients, ["p1"]);
+    }
+
+    #[test]
+    fn a_revocation_needs_a_reason_and_an_override_in_force() {
+        let rules = RuleSet::builtin();
+        let mut o = Overrides::default();
+        o.set(&rules, copd_override()).unwrap();
+        let revoke = |o: &Overrides, rule: &str, reason: &str, at| {
+            o.revocation(&rules, "p1", rule, "dr-sato", reason, at)
+        };
+        assert!(matches!(
+            revoke(&o, "spo2_lo", "x", t(2)),
+            Err(RulesError::UnknownRule(_))
+        ));
+        assert!(matches!(
+            revoke(&o, "spo2_low", " ", t(2)),
+            Err(RulesError::NoReason(_))
+        ));
+        assert!(
+            matches!(revoke(&o, "spo2_low", "x", t(11)), Ok(None)),
+            "expired"
+        );
+        let revocation = revoke(&o, "spo2_low", "x", t(2)).unwrap().unwrap();
+        assert!(revocation.is_revocation());
+        assert_eq!(revocation.raise_value, 90.0, "the default again");
+        assert!(o.remove("p1", "spo2_low").is_some());
+        assert_eq!(o, Overrides::default());
+    }
+
+    #[test]
+    fn measure_names_are_the_serialised_ones() {
+        for m in [
+            Measure::Spo2,
+            Measure::PulseRate,
+            Measure::EcgHeartRate,
+            Measure::SystolicBp,
+            Measure::BodyTemperature,
+            Measure::BodyWeight,
+        ] {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::engine::{Engine, Input, Signal};
 use super::lifecycle::{Alert, EscalationDelays, Lifecycle, LifecycleError, Transition};
-use super::rules::{Overrides, RuleSet};
+use super::rules::{Override, Overrides, RuleSet, RulesError, ThresholdRule};
 use super::store::{AlertStore, EngineCheckpoint, StoreError};
 
 /// UTC time that advances with tokio's clock (and so stops when the test clock is paused).
@@ -65,6 +65,10 @@ pub enum ServiceError {
     /// The lifecycle refused the action.
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
+    /// A rule override was refused (unknown rule, outside the safety range, no hysteresis …);
+    /// nothing was audited or changed.
+    #[error("rule override refused: {0}")]
+    OverrideRefused(#[from] RulesError),
     /// The service task has stopped.
     #[error("alert service has stopped")]
     Stopped,
@@ -92,6 +96,15 @@ impl Default for ServiceConfig {
             command_capacity: 1024,
         }
     }
+}
+
+/// A patient's threshold rules as the engine judges them now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PatientThresholds {
+    /// The threshold rules of the rules file in use (the defaults).
+    pub rules: Vec<ThresholdRule>,
+    /// The patient's overrides in force, one per rule at most.
+    pub overrides: Vec<Override>,
 }
 
 /// The deterministic id of the alert a raise creates: the same raise, replayed, has the same id.
@@ -279,6 +292,59 @@ impl<S: AlertStore> AlertCore<S> {
         self.persist(t, false).await
     }
 
+    /// `patient`'s threshold rules and the overrides in force at `at`.
+    pub fn thresholds(&self, patient: &str, at: DateTime<Utc>) -> PatientThresholds {
+        PatientThresholds {
+            rules: self.engine.rules().threshold.clone(),
+            overrides: self
+                .engine
+                .overrides()
+                .in_force(patient, at)
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// A doctor sets (or replaces) an override: checked against the rules in use, audited, then
+    /// applied, so the very next observation is judged by it. If the audit fails nothing changes.
+    pub async fn set_override(&mut self, o: Override) -> Result<(), ServiceError> {
+        let mut next = self.engine.overrides().clone();
+        next.set(self.engine.rules(), o.clone())?;
+        self.store.audit_override(&o).await?;
+        self.engine.set_overrides(next);
+        tracing::info!(patient_id = %o.patient, rule = %o.rule, user_id = %o.set_by, expires_at = %o.expires_at, "Rule override set.");
+        Ok(())
+    }
+
+    /// A doctor revokes `patient`'s override of `rule`: the revocation is audited, then the
+    /// rule's default applies again. Returns the override revoked, `None` if none was in force.
+    pub async fn revoke_override(
+        &mut self,
+        patient: &str,
+        rule: &str,
+        revoked_by: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Override>, ServiceError> {
+        let Some(revocation) = self.engine.overrides().revocation(
+            self.engine.rules(),
+            patient,
+            rule,
+            revoked_by,
+            reason,
+            at,
+        )?
+        else {
+            return Ok(None);
+        };
+        self.store.audit_override(&revocation).await?;
+        let mut next = self.engine.overrides().clone();
+        let revoked = next.remove(patient, rule);
+        self.engine.set_overrides(next);
+        tracing::info!(patient_id = %patient, rule = %rule, user_id = %revoked_by, "Rule override revoked.");
+        Ok(revoked)
+    }
+
     fn apply(&mut self, signals: &[Signal]) -> Vec<Transition> {
         let version = self.engine.rules().version.clone();
         signals
@@ -365,6 +431,18 @@ enum Command {
         note: String,
         reply: oneshot::Sender<Result<Vec<Transition>, ServiceError>>,
     },
+    Thresholds(
+        String,
+        oneshot::Sender<Result<PatientThresholds, ServiceError>>,
+    ),
+    SetOverride(Override, oneshot::Sender<Result<(), ServiceError>>),
+    RevokeOverride {
+        patient: String,
+        rule: String,
+        revoked_by: String,
+        reason: String,
+        reply: oneshot::Sender<Result<Option<Override>, ServiceError>>,
+    },
 }
 
 /// A handle to the running service task.
@@ -381,6 +459,9 @@ impl std::fmt::Debug for Command {
             Self::Notified(..) => "Notified",
             Self::Acknowledge(..) => "Acknowledge",
             Self::Act { .. } => "Act",
+            Self::Thresholds(..) => "Thresholds",
+            Self::SetOverride(..) => "SetOverride",
+            Self::RevokeOverride { .. } => "RevokeOverride",
         })
     }
 }
@@ -456,10 +537,42 @@ impl AlertHandle {
         .await
     }
 
-    async fn call(
+    /// `patient`'s threshold rules and the overrides in force now.
+    pub async fn thresholds(&self, patient: &str) -> Result<PatientThresholds, ServiceError> {
+        let patient = patient.to_owned();
+        self.call(|tx| Command::Thresholds(patient, tx)).await
+    }
+
+    /// A doctor sets an override (stamped by the caller with `set_at`); applies from the next
+    /// observation once audited.
+    pub async fn set_override(&self, o: Override) -> Result<(), ServiceError> {
+        self.call(|tx| Command::SetOverride(o, tx)).await
+    }
+
+    /// A doctor revokes `patient`'s override of `rule` now; `None` if none was in force.
+    pub async fn revoke_override(
         &self,
-        make: impl FnOnce(oneshot::Sender<Result<Vec<Transition>, ServiceError>>) -> Command,
-    ) -> Result<Vec<Transition>, ServiceError> {
+        patient: &str,
+        rule: &str,
+        revoked_by: &str,
+        reason: &str,
+    ) -> Result<Option<Override>, ServiceError> {
+        let (patient, rule) = (patient.to_owned(), rule.to_owned());
+        let (revoked_by, reason) = (revoked_by.to_owned(), reason.to_owned());
+        self.call(|reply| Command::RevokeOverride {
+            patient,
+            rule,
+            revoked_by,
+            reason,
+            reply,
+        })
+        .await
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, ServiceError>>) -> Command,
+    ) -> Result<T, ServiceError> {
         let (tx, rx) = oneshot::channel();
         self.commands
             .send(make(tx))
@@ -483,12 +596,15 @@ async fn run<S: AlertStore>(
                 let Some(command) = command else { break };
                 let now = clock.now();
                 // The caller may have gone; the change is persisted either way.
-                let _ = match command {
-                    Command::Observe(input, reply) => reply.send(core.observe(&input).await),
-                    Command::Notified(id, who, person, reply) => reply.send(core.notified(id, now, &who, person.as_deref()).await),
-                    Command::Acknowledge(id, who, reply) => reply.send(core.acknowledge(id, now, &who).await),
-                    Command::Act { id, action, user, note, reply } => reply.send(core.act(id, action, now, &user, &note).await),
-                };
+                match command {
+                    Command::Observe(input, reply) => { let _ = reply.send(core.observe(&input).await); }
+                    Command::Notified(id, who, person, reply) => { let _ = reply.send(core.notified(id, now, &who, person.as_deref()).await); }
+                    Command::Acknowledge(id, who, reply) => { let _ = reply.send(core.acknowledge(id, now, &who).await); }
+                    Command::Act { id, action, user, note, reply } => { let _ = reply.send(core.act(id, action, now, &user, &note).await); }
+                    Command::Thresholds(patient, reply) => { let _ = reply.send(Ok(core.thresholds(&patient, now))); }
+                    Command::SetOverride(o, reply) => { let _ = reply.send(core.set_override(o).await); }
+                    Command::RevokeOverride { patient, rule, revoked_by, reason, reply } => { let _ = reply.send(core.revoke_override(&patient, &rule, &revoked_by, &reason, now).await); }
+                }
             }
             _ = ticker.tick() => {
                 if let Err(error) = core.tick(clock.now()).await {

@@ -74,8 +74,12 @@ pub trait AlertStore: Send + Sync {
         alert_id: uuid::Uuid,
     ) -> impl Future<Output = Result<Vec<Transition>, StoreError>> + Send;
 
-    /// Appends a doctor's override to the audit trail.
+    /// Appends a doctor's override, or its revocation ([`Override::revocation`]), to the audit trail.
     fn audit_override(&self, o: &Override) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The latest audit record of each patient and rule, revocations and expired ones included
+    /// ([`super::rules::Overrides::restore`] keeps those in force).
+    fn latest_overrides(&self) -> impl Future<Output = Result<Vec<Override>, StoreError>> + Send;
 
     /// Records that `component` was alive at `at`.
     fn heartbeat(
@@ -238,6 +242,32 @@ macro_rules! sql_alert_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
+            }
+
+            async fn latest_overrides(&self) -> Result<Vec<Override>, StoreError> {
+                // Latest by insertion order: two changes within one clock tick still order right.
+                let rows = sqlx::query(
+                    "SELECT patient_id, rule_id, raise_value, clear_value, set_by, reason, set_at, expires_at
+                     FROM alert_rule_override_audit a
+                     WHERE id = (SELECT max(id) FROM alert_rule_override_audit b
+                                 WHERE b.patient_id = a.patient_id AND b.rule_id = a.rule_id)
+                     ORDER BY patient_id, rule_id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| Override {
+                        patient: r.get(0),
+                        rule: r.get(1),
+                        raise_value: r.get(2),
+                        clear_value: r.get(3),
+                        set_by: r.get(4),
+                        reason: r.get(5),
+                        set_at: r.get(6),
+                        expires_at: r.get(7),
+                    })
+                    .collect())
             }
 
             async fn heartbeat(&self, component: &str, at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
+use crate::alerts::rules::{Condition, Op, Override, RulesError, ThresholdRule};
 use crate::language::Language;
 use crate::oncall::handover::HandoverInput;
 
@@ -353,6 +354,144 @@ impl PatientEvent {
     }
 }
 
+/// `value op limit`, as a threshold rule writes it (`op` is `<`, `<=`, `>` or `>=`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RuleCondition {
+    /// The comparison.
+    pub op: String,
+    /// The limit, in the rule's unit.
+    pub value: f64,
+}
+
+impl From<Condition> for RuleCondition {
+    fn from(c: Condition) -> Self {
+        let op = match c.op {
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        };
+        Self {
+            op: op.to_owned(),
+            value: c.value,
+        }
+    }
+}
+
+/// A doctor's override of one threshold rule for one patient.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RuleOverride {
+    /// Raising limit, in the rule's unit.
+    pub raise_value: f64,
+    /// Clearing limit, in the rule's unit.
+    pub clear_value: f64,
+    /// The doctor who set it.
+    pub set_by: UserId,
+    /// Why.
+    pub reason: String,
+    /// When it was set.
+    pub set_at: DateTime<Utc>,
+    /// When it stops applying (the default applies again).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A threshold rule as it applies to one patient: the rules file's default, the range a doctor
+/// may move it within, and the doctor's override in force, if any.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PatientRuleLimits {
+    /// Rule id (as alerts name it, e.g. `spo2_low`).
+    pub rule_id: String,
+    /// What it watches (`spo2`, `pulse_rate`, `systolic_bp` …).
+    pub measure: String,
+    /// UCUM unit of every limit.
+    pub unit: String,
+    /// Default raising condition.
+    pub raise: RuleCondition,
+    /// Default clearing condition.
+    pub clear: RuleCondition,
+    /// Lowest limit an override may set.
+    pub override_min: f64,
+    /// Highest limit an override may set.
+    pub override_max: f64,
+    /// The override in force, if any.
+    pub override_in_force: Option<RuleOverride>,
+}
+
+impl PatientRuleLimits {
+    /// Each rule with the override of it among `overrides` (one patient's, in force).
+    pub fn of_rules(rules: &[ThresholdRule], overrides: &[Override]) -> Vec<Self> {
+        rules
+            .iter()
+            .map(|rule| Self {
+                rule_id: rule.id.clone(),
+                measure: rule.measure.as_str().to_owned(),
+                unit: rule.unit.clone(),
+                raise: rule.raise.into(),
+                clear: rule.clear.into(),
+                override_min: rule.override_range.min,
+                override_max: rule.override_range.max,
+                override_in_force: overrides.iter().find(|o| o.rule == rule.id).map(|o| {
+                    RuleOverride {
+                        raise_value: o.raise_value,
+                        clear_value: o.clear_value,
+                        set_by: UserId(o.set_by.clone()),
+                        reason: o.reason.clone(),
+                        set_at: o.set_at,
+                        expires_at: o.expires_at,
+                    }
+                }),
+            })
+            .collect()
+    }
+}
+
+/// The limits of `rule` among [`PatientRuleLimits::of_rules`].
+pub fn limits_of_rule(
+    rules: &[ThresholdRule],
+    overrides: &[Override],
+    rule: &str,
+) -> Result<PatientRuleLimits, DataError> {
+    PatientRuleLimits::of_rules(rules, overrides)
+        .into_iter()
+        .find(|l| l.rule_id == rule)
+        .ok_or_else(|| RulesError::UnknownRule(rule.to_owned()).into())
+}
+
+/// A doctor's new limits for one rule and one patient.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RuleOverrideRequest {
+    /// Raising limit, in the rule's unit, within the rule's override range.
+    pub raise_value: f64,
+    /// Clearing limit, in the rule's unit, within the range and leaving a hysteresis band.
+    pub clear_value: f64,
+    /// Why (required; shown with the limits and audited).
+    pub reason: String,
+    /// Until when (must be in the future).
+    pub expires_at: DateTime<Utc>,
+}
+
+impl RuleOverrideRequest {
+    /// The override this request asks for, set by `by` at `at`.
+    pub fn into_override(
+        self,
+        patient: &PatientId,
+        rule: &str,
+        by: &UserId,
+        at: DateTime<Utc>,
+    ) -> Override {
+        Override {
+            patient: patient.0.clone(),
+            rule: rule.to_owned(),
+            raise_value: self.raise_value,
+            clear_value: self.clear_value,
+            set_by: by.0.clone(),
+            reason: self.reason,
+            set_at: at,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
 /// A user account as the registry holds it.
 #[derive(Debug, Clone)]
 pub struct UserAccount {
@@ -390,6 +529,17 @@ pub enum DataError {
         state: AlertState,
         /// Refused action.
         action: AlertAction,
+    },
+    /// A rule override was refused (unknown rule, out of range …).
+    #[error(transparent)]
+    OverrideRefused(#[from] RulesError),
+    /// There is no override of the rule in force to revoke.
+    #[error("no override of {rule} in force for patient {patient}")]
+    NoOverrideInForce {
+        /// Patient.
+        patient: PatientId,
+        /// Rule id.
+        rule: String,
     },
     /// The store failed.
     #[error("storage failed: {0}")]
@@ -442,6 +592,26 @@ pub trait ClinicalData: Send + Sync + 'static {
         by: &UserId,
         note: &str,
     ) -> Result<Alert, DataError>;
+    /// The threshold rules a doctor may override for the patient, each with the override in force.
+    async fn rule_limits(&self, id: &PatientId) -> Result<Vec<PatientRuleLimits>, DataError>;
+    /// Sets the patient's override of `rule` (validated, audited, then applied to the next
+    /// reading); returns the rule's limits after it.
+    async fn set_rule_override(
+        &self,
+        id: &PatientId,
+        rule: &str,
+        request: RuleOverrideRequest,
+        by: &UserId,
+    ) -> Result<PatientRuleLimits, DataError>;
+    /// Revokes the patient's override of `rule` (audited, with the reason); returns the rule's
+    /// limits after it.
+    async fn revoke_rule_override(
+        &self,
+        id: &PatientId,
+        rule: &str,
+        by: &UserId,
+        reason: &str,
+    ) -> Result<PatientRuleLimits, DataError>;
     /// What the on-call handover page of an alert is rendered from.
     async fn handover(
         &self,

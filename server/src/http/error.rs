@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use super::audit::AuditError;
 use super::data::DataError;
+use crate::alerts::rules::RulesError;
 
 /// Error body: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -69,6 +70,12 @@ pub enum ApiError {
     /// Not possible in the current state.
     #[error("{0}")]
     Conflict(String),
+    /// A rule override was refused; the code says why.
+    #[error("{0}")]
+    RuleOverrideRefused(RulesError),
+    /// There is no override in force to revoke.
+    #[error("no override of this rule is in force for this patient")]
+    NoOverrideInForce,
     /// Something failed inside; details are in the log.
     #[error("internal error")]
     Internal(String),
@@ -90,6 +97,19 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Conflict(_) => "conflict",
+            ApiError::RuleOverrideRefused(e) => match e {
+                RulesError::UnknownRule(_) => "unknown_rule",
+                RulesError::OutsideSafetyRange { .. } => "outside_safety_range",
+                RulesError::NoHysteresis(_) => "no_hysteresis",
+                RulesError::ExpiresBeforeSet(_) => "expiry_not_in_future",
+                RulesError::NoReason(_) => "reason_required",
+                // Faults of the rules file itself, refused at start; never an override's.
+                RulesError::Parse(_)
+                | RulesError::WrongUnit { .. }
+                | RulesError::DuplicateId(_)
+                | RulesError::NoSource(_) => "invalid_override",
+            },
+            ApiError::NoOverrideInForce => "no_override_in_force",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -106,7 +126,10 @@ impl ApiError {
             ApiError::RoleForbidden | ApiError::PatientOutOfScope | ApiError::BadOrigin => {
                 StatusCode::FORBIDDEN
             }
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_)
+            | ApiError::NoOverrideInForce
+            | ApiError::RuleOverrideRefused(RulesError::UnknownRule(_)) => StatusCode::NOT_FOUND,
+            ApiError::RuleOverrideRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -120,6 +143,8 @@ impl From<DataError> for ApiError {
             DataError::PatientNotFound(_) => ApiError::NotFound("patient"),
             DataError::AlertNotFound(_) => ApiError::NotFound("alert"),
             DataError::InvalidTransition { .. } => ApiError::Conflict(e.to_string()),
+            DataError::OverrideRefused(refused) => ApiError::RuleOverrideRefused(refused),
+            DataError::NoOverrideInForce { .. } => ApiError::NoOverrideInForce,
             DataError::Storage(_) => ApiError::Internal(e.to_string()),
         }
     }

@@ -21,11 +21,11 @@ use super::auth::password::hash_password;
 use super::data::{
     Alert, AlertAction, AlertId, AlertPriority, AlertState, AlertTransition, AlertWording,
     AlertWordings, CareTeamId, ClinicalData, DataError, DeviceStatus, EcgFrame, Observation,
-    PatientDetail, PatientEvent, PatientId, PatientSummary, TrendPoint, UserAccount, UserId,
-    VitalKind,
+    PatientDetail, PatientEvent, PatientId, PatientRuleLimits, PatientSummary, RuleOverrideRequest,
+    TrendPoint, UserAccount, UserId, VitalKind, limits_of_rule,
 };
 use crate::alerts::finding::Finding;
-use crate::alerts::rules::{DeviceKind, Measure, Op};
+use crate::alerts::rules::{DeviceKind, Measure, Op, Override, Overrides, RuleSet, ThresholdRule};
 use crate::language::Language;
 use crate::oncall::handover::demo as handover_demo;
 use crate::oncall::handover::{
@@ -122,6 +122,9 @@ struct World {
     alerts: Vec<Alert>,
     next_alert: u64,
     rng: StdRng,
+    /// The shipped rules and the doctors' overrides (kept in memory only).
+    rules: RuleSet,
+    overrides: Overrides,
 }
 
 /// The simulation.
@@ -430,6 +433,8 @@ impl Simulation {
                 alerts: Vec::new(),
                 next_alert: 1,
                 rng,
+                rules: RuleSet::builtin(),
+                overrides: Overrides::default(),
             })),
             users: Arc::new(Mutex::new(users)),
             alerts_tx: broadcast::channel(256).0,
@@ -662,6 +667,18 @@ impl Simulation {
         }
     }
 
+    /// The threshold rules and `patient`'s overrides in force now.
+    fn thresholds_now(&self, id: &PatientId) -> (Vec<ThresholdRule>, Vec<Override>) {
+        let w = self.lock();
+        let in_force = w.overrides.in_force(&id.0, Utc::now()).cloned().collect();
+        (w.rules.threshold.clone(), in_force)
+    }
+
+    fn limits_now(&self, id: &PatientId, rule: &str) -> Result<PatientRuleLimits, DataError> {
+        let (rules, in_force) = self.thresholds_now(id);
+        limits_of_rule(&rules, &in_force, rule)
+    }
+
     fn with_patient<T>(
         &self,
         id: &PatientId,
@@ -836,6 +853,54 @@ impl ClinicalData for Simulation {
         };
         let _ = self.alerts_tx.send(alert.clone());
         Ok(alert)
+    }
+
+    async fn rule_limits(&self, id: &PatientId) -> Result<Vec<PatientRuleLimits>, DataError> {
+        self.with_patient(id, |_| ())?;
+        let (rules, in_force) = self.thresholds_now(id);
+        Ok(PatientRuleLimits::of_rules(&rules, &in_force))
+    }
+
+    async fn set_rule_override(
+        &self,
+        id: &PatientId,
+        rule: &str,
+        request: RuleOverrideRequest,
+        by: &UserId,
+    ) -> Result<PatientRuleLimits, DataError> {
+        self.with_patient(id, |_| ())?;
+        {
+            let mut w = self.lock();
+            let World {
+                rules, overrides, ..
+            } = &mut *w;
+            overrides.set(rules, request.into_override(id, rule, by, Utc::now()))?;
+        }
+        self.limits_now(id, rule)
+    }
+
+    async fn revoke_rule_override(
+        &self,
+        id: &PatientId,
+        rule: &str,
+        by: &UserId,
+        reason: &str,
+    ) -> Result<PatientRuleLimits, DataError> {
+        self.with_patient(id, |_| ())?;
+        {
+            let mut w = self.lock();
+            let revocation =
+                w.overrides
+                    .revocation(&w.rules, &id.0, rule, &by.0, reason, Utc::now())?;
+            if revocation.is_none() {
+                return Err(DataError::NoOverrideInForce {
+                    patient: id.clone(),
+                    rule: rule.to_owned(),
+                });
+            }
+            w.overrides.remove(&id.0, rule);
+        }
+        self.limits_now(id, rule)
     }
 
     async fn handover(

@@ -17,8 +17,8 @@ use super::access::Role;
 use super::data::{
     Alert, AlertAction, AlertId, AlertPriority, AlertState, AlertTransition, AlertWording,
     AlertWordings, BeatMark, CareTeamId, ClinicalData, DataError, DeviceStatus, EcgFrame,
-    Observation, PatientDetail, PatientEvent, PatientId, PatientSummary, TrendPoint, UserAccount,
-    UserId, VitalKind,
+    Observation, PatientDetail, PatientEvent, PatientId, PatientRuleLimits, PatientSummary,
+    RuleOverrideRequest, TrendPoint, UserAccount, UserId, VitalKind, limits_of_rule,
 };
 use crate::alerts::lifecycle::{self, Actor, LifecycleError, Transition};
 use crate::alerts::rules::Priority;
@@ -107,6 +107,15 @@ impl<S: Storage, A: AlertStore + Clone + 'static> StoredData<S, A> {
         });
         tokio::spawn(follow_alerts(Arc::downgrade(&data), events));
         Ok(data)
+    }
+
+    async fn limits_of_rule(
+        &self,
+        id: &PatientId,
+        rule: &str,
+    ) -> Result<PatientRuleLimits, DataError> {
+        let t = self.alerts.thresholds(&id.0).await.map_err(service_error)?;
+        limits_of_rule(&t.rules, &t.overrides, rule)
     }
 
     fn mirrored(&self, id: &AlertId) -> Result<Mirrored, DataError> {
@@ -544,6 +553,41 @@ impl<S: Storage, A: AlertStore + Clone + 'static> ClinicalData for StoredData<S,
         Ok(to_api_alert(&mirrored))
     }
 
+    async fn rule_limits(&self, id: &PatientId) -> Result<Vec<PatientRuleLimits>, DataError> {
+        let t = self.alerts.thresholds(&id.0).await.map_err(service_error)?;
+        Ok(PatientRuleLimits::of_rules(&t.rules, &t.overrides))
+    }
+
+    async fn set_rule_override(
+        &self,
+        id: &PatientId,
+        rule: &str,
+        request: RuleOverrideRequest,
+        by: &UserId,
+    ) -> Result<PatientRuleLimits, DataError> {
+        let o = request.into_override(id, rule, by, Utc::now());
+        self.alerts.set_override(o).await.map_err(service_error)?;
+        self.limits_of_rule(id, rule).await
+    }
+
+    async fn revoke_rule_override(
+        &self,
+        id: &PatientId,
+        rule: &str,
+        by: &UserId,
+        reason: &str,
+    ) -> Result<PatientRuleLimits, DataError> {
+        self.alerts
+            .revoke_override(&id.0, rule, &by.0, reason)
+            .await
+            .map_err(service_error)?
+            .ok_or_else(|| DataError::NoOverrideInForce {
+                patient: id.clone(),
+                rule: rule.to_owned(),
+            })?;
+        self.limits_of_rule(id, rule).await
+    }
+
     async fn handover(
         &self,
         alert_id: &AlertId,
@@ -907,6 +951,13 @@ fn parse_alert_id(id: &AlertId) -> Result<Uuid, DataError> {
 
 fn storage_error(error: StorageError) -> DataError {
     DataError::Storage(error.to_string())
+}
+
+fn service_error(error: ServiceError) -> DataError {
+    match error {
+        ServiceError::OverrideRefused(refused) => DataError::OverrideRefused(refused),
+        other => DataError::Storage(other.to_string()),
+    }
 }
 
 fn alert_store_error(error: crate::alerts::store::StoreError) -> DataError {

@@ -20,6 +20,8 @@ use mimamori_wire::{
     StoredAck, Topic, VitalSign,
 };
 use rumqttc::{AsyncClient, Event, Incoming, QoS};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::watch;
 
 /// The server's log line once its subscription is in place.
@@ -430,4 +432,50 @@ pub fn ecg_chunk(
         lead_off: false,
         samples: samples.to_vec(),
     })
+}
+
+/// One HTTP/1.1 request over a fresh connection; returns status, headers and body.
+pub async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, String, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\n{cookie}\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_owned(), body.to_owned())
+}
+
+/// Logs in with the demo password; returns the session cookie.
+pub async fn log_in(addr: std::net::SocketAddr, login: &str) -> String {
+    let (status, head, _) = http(
+        addr,
+        "POST",
+        "/api/v1/session",
+        None,
+        Some(&json!({"login": login, "password": format!("mimamori-{login}")})),
+    )
+    .await;
+    assert_eq!(status, 200, "{head}");
+    head.lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
 }

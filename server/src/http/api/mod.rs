@@ -8,6 +8,7 @@ pub mod health;
 pub mod origin;
 pub mod page;
 pub mod patients;
+pub mod rule_overrides;
 pub mod scope;
 pub mod session;
 pub mod users;
@@ -45,6 +46,8 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(patients::trend))
         .routes(routes!(patients::alerts))
         .routes(routes!(patients::break_glass))
+        .routes(routes!(rule_overrides::list))
+        .routes(routes!(rule_overrides::set, rule_overrides::revoke))
         .routes(routes!(alerts::list))
         .routes(routes!(alerts::act))
         .routes(routes!(alerts::handover))
