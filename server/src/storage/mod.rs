@@ -190,7 +190,7 @@ pub(crate) fn assemble_watermarks(
     watermarks: Vec<(String, String, i64)>,
     sequences_above: Vec<(String, String, i64)>,
 ) -> Result<Vec<StoredWatermark>, StorageError> {
-    use crate::sinks::timescale::{parse_epoch, parse_gateway, to_u64};
+    use crate::sinks::sql::{parse_epoch, parse_gateway, to_u64};
 
     let mut map: std::collections::BTreeMap<(String, String), (Option<u64>, Vec<u64>)> =
         std::collections::BTreeMap::new();
@@ -539,7 +539,7 @@ pub(crate) fn checkpoint_from_row(
     updated_at: DateTime<Utc>,
     (state_index, state_at, state): (Option<i64>, Option<DateTime<Utc>>, Option<Vec<u8>>),
 ) -> Result<Checkpoint, StorageError> {
-    use crate::sinks::timescale::to_u64;
+    use crate::sinks::sql::to_u64;
     let state = match (state_index, state_at, state) {
         (Some(index), Some(at), Some(bytes)) => Some(AnalysisState {
             index: to_u64(index, "sample index")?,
@@ -574,7 +574,7 @@ pub(crate) type EpisodeColumns = (
 );
 
 pub(crate) fn episode_from_columns(c: EpisodeColumns) -> Result<EpisodeRecord, StorageError> {
-    use crate::sinks::timescale::to_u64;
+    use crate::sinks::sql::to_u64;
     let (patient_id, stream, kind, start_index, started_at, ended_at, usable, max_rr, extreme) = c;
     Ok(EpisodeRecord {
         patient_id,
