@@ -11,6 +11,8 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow, SqliteSynchronous,
@@ -144,7 +146,7 @@ impl Dialect for Sqlite {
     ) -> Result<(), StorageError> {
         for row in rows {
             let r = row.record;
-            sqlx::query(
+            let query = sqlx::query(
                 "INSERT INTO observations (patient_id, measured_at, loinc, unit, value,
                    device_id, device_time, received_at, time_flags, gateway_id, epoch, seq)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -160,12 +162,8 @@ impl Dialect for Sqlite {
                     .map(|t| t.format(DEVICE_TIME_FORMAT).to_string()),
             )
             .bind(Self::time(r.received_at))
-            .bind(Self::list(&r.time_flags))
-            .bind(row.message.gateway.as_str())
-            .bind(row.epoch())
-            .bind(row.seq())
-            .execute(&mut *conn)
-            .await?;
+            .bind(Self::list(&r.time_flags));
+            bind_message_key(query, row).execute(&mut *conn).await?;
         }
         Ok(())
     }
@@ -176,7 +174,7 @@ impl Dialect for Sqlite {
     ) -> Result<(), StorageError> {
         for row in rows {
             let r = row.record;
-            sqlx::query(
+            let query = sqlx::query(
                 "INSERT INTO ecg_chunks (patient_id, first_sample_at, device_id, lead, stream_id,
                    first_sample_index, sample_count, sample_rate_hz, uv_per_count, lead_off,
                    samples, received_at, gateway_id, epoch, seq)
@@ -193,12 +191,8 @@ impl Dialect for Sqlite {
             .bind(r.uv_per_count)
             .bind(r.lead_off)
             .bind(ecg_codec::pack(&r.samples))
-            .bind(Self::time(r.received_at))
-            .bind(row.message.gateway.as_str())
-            .bind(row.epoch())
-            .bind(row.seq())
-            .execute(&mut *conn)
-            .await?;
+            .bind(Self::time(r.received_at));
+            bind_message_key(query, row).execute(&mut *conn).await?;
         }
         Ok(())
     }
@@ -247,4 +241,15 @@ impl Dialect for Sqlite {
     ) -> Result<Option<u64>, StorageError> {
         Ok(None)
     }
+}
+
+/// Binds the last columns of the rows a message carried: `gateway_id, epoch, seq`.
+fn bind_message_key<'q, T>(
+    query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    row: &'q Carried<'_, T>,
+) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    query
+        .bind(row.message.gateway.as_str())
+        .bind(row.epoch())
+        .bind(row.seq())
 }

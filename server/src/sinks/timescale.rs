@@ -10,7 +10,8 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::query::Query;
 use sqlx::{Postgres, Row};
 
 use super::sql::{Carried, DedupKey, Dialect, SqlStore, to_i64, to_u64};
@@ -123,7 +124,7 @@ impl Dialect for Postgres {
         conn: &mut PgConnection,
         rows: &[Carried<'_, ObservationRecord>],
     ) -> Result<(), StorageError> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO observations (patient_id, measured_at, loinc, unit, value, device_id,
                device_time, received_at, time_flags, gateway_id, epoch, seq)
              SELECT p, m, l, u, v, d, dt, r, COALESCE(string_to_array(NULLIF(f, ''), ','), '{}'), g, e, s
@@ -140,12 +141,8 @@ impl Dialect for Postgres {
         .bind(column(rows, |c| c.record.device_id.clone()))
         .bind(column(rows, |c| c.record.device_time))
         .bind(column(rows, |c| c.record.received_at))
-        .bind(column(rows, |c| c.record.time_flags.join(",")))
-        .bind(column(rows, |c| c.message.gateway.to_string()))
-        .bind(column(rows, Carried::epoch))
-        .bind(column(rows, Carried::seq))
-        .execute(conn)
-        .await?;
+        .bind(column(rows, |c| c.record.time_flags.join(",")));
+        bind_message_keys(query, rows).execute(conn).await?;
         Ok(())
     }
 
@@ -157,7 +154,7 @@ impl Dialect for Postgres {
             .iter()
             .map(|c| to_i64(c.record.first_sample_index, "sample index"))
             .collect::<Result<Vec<_>, _>>()?;
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO ecg_chunks (patient_id, first_sample_at, device_id, lead, stream_id,
                first_sample_index, sample_count, sample_rate_hz, uv_per_count, lead_off, samples,
                received_at, gateway_id, epoch, seq)
@@ -178,12 +175,8 @@ impl Dialect for Postgres {
         .bind(column(rows, |c| c.record.uv_per_count))
         .bind(column(rows, |c| c.record.lead_off))
         .bind(column(rows, |c| ecg_codec::pack(&c.record.samples)))
-        .bind(column(rows, |c| c.record.received_at))
-        .bind(column(rows, |c| c.message.gateway.to_string()))
-        .bind(column(rows, Carried::epoch))
-        .bind(column(rows, Carried::seq))
-        .execute(conn)
-        .await?;
+        .bind(column(rows, |c| c.record.received_at));
+        bind_message_keys(query, rows).execute(conn).await?;
         Ok(())
     }
 
@@ -248,4 +241,15 @@ impl Dialect for Postgres {
 /// One column of a batch, to bind as an array for `UNNEST`.
 fn column<R, T>(rows: &[R], value: impl FnMut(&R) -> T) -> Vec<T> {
     rows.iter().map(value).collect()
+}
+
+/// Binds the last columns of the rows messages carried: `gateway_id, epoch, seq` arrays.
+fn bind_message_keys<'q, T>(
+    query: Query<'q, Postgres, PgArguments>,
+    rows: &[Carried<'_, T>],
+) -> Query<'q, Postgres, PgArguments> {
+    query
+        .bind(column(rows, |c| c.message.gateway.to_string()))
+        .bind(column(rows, Carried::epoch))
+        .bind(column(rows, Carried::seq))
 }
