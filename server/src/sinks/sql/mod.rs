@@ -1,8 +1,7 @@
 //! One [`Storage`] implementation for both SQL backends, generic over their [`Dialect`].
 //!
-//! Every statement both databases understand is written here once, with `$n` placeholders (sqlx's
-//! SQLite driver reads them too), and so are the order of its binds and the mapping of its rows.
-//! A backend (`sqlite.rs`, `timescale.rs`) provides only what differs: how an instant, a list and a
+//! Every statement both databases understand is written once ([`statements`]), and so are the
+//! order of its binds and the mapping of its rows (here). A backend (`sqlite.rs`, `timescale.rs`) provides only what differs: how an instant, a list and a
 //! device's clock reading are stored, the bulk writes (TimescaleDB sends each table's share of a
 //! batch as one `UNNEST` statement, SQLite writes row by row), trend buckets, chunk retention and
 //! migrations.
@@ -15,17 +14,19 @@ use mimamori_wire::{Epoch, GatewayId, VitalSign};
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
+use self::assemble::{assemble_allow_lists, assemble_gateway_stats, assemble_watermarks};
+use self::statements::*;
 use crate::storage::{
-    BeatRecord, CHECKPOINTS_SQL, Checkpoint, Clinic, CommitOutcome, Content, DEVICE_STATES_SQL,
-    DeadLetter, DerivedBatch, Device, DeviceState, EPISODES_SQL, EcgRecord, EpisodeRecord,
-    GATEWAY_ALLOW_LISTS_SQL, Gateway, GatewayAllowList, GatewayStats, HeartRateRecord, IngestBatch,
-    IngestMessage, Loan, LoanRecord, OBSERVATIONS_NEWEST_FIRST_SQL, OBSERVATIONS_OLDEST_FIRST_SQL,
-    ObservationRecord, Patient, PresenceRecord, QUALITY_RUNS_SQL, QualityRunRecord,
-    RetentionReport, SEQUENCES_ABOVE_WATERMARKS_SQL, Series, StatusRecord, Storage, StorageError,
-    StoredWatermark, TrendPoint, UPSERT_CHECKPOINT_SQL, UPSERT_EPISODE_SQL, UPSERT_QUALITY_RUN_SQL,
-    WATERMARKS_SQL, assemble_allow_lists, assemble_gateway_stats, assemble_watermarks,
-    checkpoint_from_row, ecg_codec, episode_from_columns, quality_label, quality_run_from_columns,
+    AnalysisState, BeatRecord, Checkpoint, Clinic, CommitOutcome, Content, DeadLetter,
+    DerivedBatch, Device, DeviceState, EcgRecord, EpisodeKind, EpisodeRecord, Gateway,
+    GatewayAllowList, GatewayStats, HeartRateRecord, IngestBatch, IngestMessage, Loan, LoanRecord,
+    ObservationRecord, Patient, PresenceRecord, QualityRunRecord, RetentionReport, Series,
+    StatusRecord, Storage, StorageError, StoredWatermark, TrendPoint, ecg_codec, parse_quality,
+    quality_label,
 };
+
+mod assemble;
+mod statements;
 
 /// A Rust type that `D`'s driver writes to a column and reads back.
 pub trait ColumnType<D: Database>: Type<D> + for<'q> Encode<'q, D> + for<'r> Decode<'r, D> {}
@@ -133,135 +134,6 @@ const OTHER_TABLES: [(&str, &str); 3] = [
     ("ingest_dedup", "received_at"),
 ];
 
-/// Raises a watermark, never lowers it.
-const UPSERT_WATERMARK_SQL: &str =
-    "INSERT INTO ingest_watermarks (gateway_id, epoch, stored_through, updated_at)
-     VALUES ($1, $2, $3, $4)
-     ON CONFLICT (gateway_id, epoch) DO UPDATE SET
-       stored_through = CASE WHEN excluded.stored_through > ingest_watermarks.stored_through
-                        THEN excluded.stored_through ELSE ingest_watermarks.stored_through END,
-       updated_at = excluded.updated_at";
-
-/// Adds a batch's counts to a gateway's minute.
-const ADD_INGEST_COUNTS_SQL: &str = "INSERT INTO ingest_counts
-       (gateway_id, minute, received, stored, duplicates, dead_lettered)
-     VALUES ($1, $2, $3, $4, $5, $6)
-     ON CONFLICT (gateway_id, minute) DO UPDATE SET
-       received = ingest_counts.received + excluded.received,
-       stored = ingest_counts.stored + excluded.stored,
-       duplicates = ingest_counts.duplicates + excluded.duplicates,
-       dead_lettered = ingest_counts.dead_lettered + excluded.dead_lettered";
-
-/// Records when a gateway was last heard from (never moving back) and its clock offset.
-const UPSERT_GATEWAY_SEEN_SQL: &str =
-    "INSERT INTO gateway_state (gateway_id, last_seen, clock_offset_ms) VALUES ($1, $2, $3)
-     ON CONFLICT (gateway_id) DO UPDATE SET
-       last_seen = CASE WHEN excluded.last_seen > gateway_state.last_seen
-                   THEN excluded.last_seen ELSE gateway_state.last_seen END,
-       clock_offset_ms = COALESCE(excluded.clock_offset_ms, gateway_state.clock_offset_ms)";
-
-const UPSERT_GATEWAY_PRESENCE_SQL: &str = "INSERT INTO gateway_state
-       (gateway_id, last_seen, online, software_version, outbox_depth)
-     VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (gateway_id) DO UPDATE SET online = excluded.online,
-       software_version = excluded.software_version, outbox_depth = excluded.outbox_depth";
-
-const INSERT_DEVICE_STATUS_SQL: &str = "INSERT INTO device_status
-       (device_id, at, gateway_id, connected, battery_percent, lead_off, signal_quality, firmware)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-
-const INSERT_DEAD_LETTER_SQL: &str = "INSERT INTO dead_letters
-       (received_at, gateway_id, topic, epoch, seq, reason, detail, payload)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-
-const INSERT_GAP_SQL: &str =
-    "INSERT INTO ecg_gaps (patient_id, stream_id, from_index, to_index, detected_at)
-     VALUES ($1, $2, $3, $4, $5)";
-
-const LOANS_SQL: &str =
-    "SELECT l.device_id, l.patient_id, l.device_user, l.lent_from, l.lent_until,
-            p.consent_monitoring_at, p.consent_monitoring_withdrawn_at
-     FROM loans l JOIN patients p ON p.id = l.patient_id
-     ORDER BY l.device_id, l.lent_from";
-
-/// A patient's ECG chunks starting in `[$2, $3)`, oldest first.
-const ECG_CHUNKS_SQL: &str =
-    "SELECT patient_id, device_id, lead, stream_id, first_sample_index, first_sample_at,
-            sample_rate_hz, uv_per_count, lead_off, samples, received_at
-     FROM ecg_chunks
-     WHERE patient_id = $1 AND first_sample_at >= $2 AND first_sample_at < $3
-     ORDER BY first_sample_at, first_sample_index";
-
-/// A patient's beats in `[$2, $3)`, oldest first.
-const BEATS_SQL: &str = "SELECT patient_id, at, stream_id, sample_index, rr_ms, late FROM beats
-     WHERE patient_id = $1 AND at >= $2 AND at < $3 ORDER BY at";
-
-/// Ingest counts per gateway since the minute `$1` (all when NULL).
-const COUNTS_SINCE_SQL: &str = "SELECT gateway_id, CAST(sum(received) AS BIGINT),
-       CAST(sum(stored) AS BIGINT), CAST(sum(duplicates) AS BIGINT),
-       CAST(sum(dead_lettered) AS BIGINT)
-     FROM ingest_counts WHERE $1 IS NULL OR minute >= $1 GROUP BY gateway_id";
-
-/// Dead letters per gateway and reason since `$1` (all when NULL).
-const DEAD_LETTERS_SINCE_SQL: &str = "SELECT gateway_id, reason, count(*) FROM dead_letters
-     WHERE $1 IS NULL OR received_at >= $1 GROUP BY gateway_id, reason";
-
-const GATEWAY_STATES_SQL: &str = "SELECT gateway_id, last_seen, clock_offset_ms FROM gateway_state";
-
-const UPSERT_CLINIC_SQL: &str =
-    "INSERT INTO clinics (id, name, director, emergency_phone, opening_hours, area)
-     VALUES ($1, $2, $3, $4, $5, $6)
-     ON CONFLICT (id) DO UPDATE SET name = excluded.name, director = excluded.director,
-       emergency_phone = excluded.emergency_phone, opening_hours = excluded.opening_hours,
-       area = excluded.area";
-
-const UPSERT_PATIENT_SQL: &str =
-    "INSERT INTO patients (id, name, name_furigana, date_of_birth, sex, address, map_url,
-       key_person_name, key_person_phone, main_diseases, medications, allergies,
-       advance_directive, dnar, home_oxygen_l_per_min, news2_spo2_scale, reading_schedule,
-       primary_clinic_id, consent_monitoring_at, consent_monitoring_withdrawn_at,
-       consent_night_sharing_at, consent_night_sharing_withdrawn_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-             $18, $19, $20, $21, $22)
-     ON CONFLICT (id) DO UPDATE SET name = excluded.name,
-       name_furigana = excluded.name_furigana, date_of_birth = excluded.date_of_birth,
-       sex = excluded.sex, address = excluded.address, map_url = excluded.map_url,
-       key_person_name = excluded.key_person_name,
-       key_person_phone = excluded.key_person_phone,
-       main_diseases = excluded.main_diseases, medications = excluded.medications,
-       allergies = excluded.allergies, advance_directive = excluded.advance_directive,
-       dnar = excluded.dnar, home_oxygen_l_per_min = excluded.home_oxygen_l_per_min,
-       news2_spo2_scale = excluded.news2_spo2_scale,
-       reading_schedule = excluded.reading_schedule,
-       primary_clinic_id = excluded.primary_clinic_id,
-       consent_monitoring_at = excluded.consent_monitoring_at,
-       consent_monitoring_withdrawn_at = excluded.consent_monitoring_withdrawn_at,
-       consent_night_sharing_at = excluded.consent_night_sharing_at,
-       consent_night_sharing_withdrawn_at = excluded.consent_night_sharing_withdrawn_at";
-
-/// The columns of [`UPSERT_PATIENT_SQL`], in the same order.
-const PATIENTS_SQL: &str =
-    "SELECT id, name, name_furigana, date_of_birth, sex, address, map_url, key_person_name,
-       key_person_phone, main_diseases, medications, allergies, advance_directive, dnar,
-       home_oxygen_l_per_min, news2_spo2_scale, reading_schedule, primary_clinic_id,
-       consent_monitoring_at, consent_monitoring_withdrawn_at, consent_night_sharing_at,
-       consent_night_sharing_withdrawn_at
-     FROM patients ORDER BY id";
-
-const UPSERT_DEVICE_SQL: &str =
-    "INSERT INTO devices (id, model, serial, ble_address, area) VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (id) DO UPDATE SET model = excluded.model, serial = excluded.serial,
-       ble_address = excluded.ble_address, area = excluded.area";
-
-const UPSERT_GATEWAY_SQL: &str = "INSERT INTO gateways (id, patient_id, note) VALUES ($1, $2, $3)
-     ON CONFLICT (id) DO UPDATE SET patient_id = excluded.patient_id, note = excluded.note";
-
-const ADD_LOAN_SQL: &str =
-    "INSERT INTO loans (device_id, patient_id, device_user, lent_from, lent_until)
-     VALUES ($1, $2, $3, $4, $5) RETURNING id";
-
-const END_LOAN_SQL: &str = "UPDATE loans SET lent_until = $2 WHERE id = $1";
-
 /// A message's idempotency key as `ingest_dedup` stores it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct DedupKey {
@@ -346,6 +218,8 @@ impl<'a> Contents<'a> {
     }
 }
 
+// sqlx implements its traits per driver, so the shared code names every column type it binds or
+// reads; both drivers provide them all.
 impl<D> Storage for SqlStore<D>
 where
     D: Dialect,
@@ -598,18 +472,26 @@ where
         let rows = sqlx::query(CHECKPOINTS_SQL).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
-                checkpoint_from_row(
-                    row.try_get(0)?,
-                    row.try_get(1)?,
-                    row.try_get(2)?,
-                    row.try_get(3)?,
-                    D::from_time(row.try_get(4)?)?,
-                    (
-                        row.try_get(5)?,
-                        from_opt_time::<D>(row.try_get(6)?)?,
-                        row.try_get(7)?,
-                    ),
-                )
+                let stream: i64 = row.try_get(1)?;
+                let last_beat: Option<i64> = row.try_get(3)?;
+                let state_index: Option<i64> = row.try_get(5)?;
+                let state_at = from_opt_time::<D>(row.try_get(6)?)?;
+                let state = match (state_index, state_at, row.try_get(7)?) {
+                    (Some(index), Some(at), Some(bytes)) => Some(AnalysisState {
+                        index: to_u64(index, "sample index")?,
+                        at,
+                        bytes,
+                    }),
+                    _ => None,
+                };
+                Ok(Checkpoint {
+                    patient_id: row.try_get(0)?,
+                    stream_id: stream as u64,
+                    next_index: to_u64(row.try_get(2)?, "sample index")?,
+                    last_beat_index: last_beat.map(|i| to_u64(i, "sample index")).transpose()?,
+                    updated_at: D::from_time(row.try_get(4)?)?,
+                    state,
+                })
             })
             .collect()
     }
@@ -625,17 +507,19 @@ where
             .await?;
         rows.iter()
             .map(|row| {
-                episode_from_columns((
-                    row.try_get(0)?,
-                    row.try_get(1)?,
-                    row.try_get(2)?,
-                    row.try_get(3)?,
-                    D::from_time(row.try_get(4)?)?,
-                    from_opt_time::<D>(row.try_get(5)?)?,
-                    row.try_get(6)?,
-                    row.try_get(7)?,
-                    row.try_get(8)?,
-                ))
+                let stream: i64 = row.try_get(1)?;
+                let kind: String = row.try_get(2)?;
+                Ok(EpisodeRecord {
+                    patient_id: row.try_get(0)?,
+                    stream_id: stream as u64,
+                    kind: EpisodeKind::parse(&kind)?,
+                    start_index: to_u64(row.try_get(3)?, "sample index")?,
+                    started_at: D::from_time(row.try_get(4)?)?,
+                    ended_at: from_opt_time::<D>(row.try_get(5)?)?,
+                    signal_usable: row.try_get(6)?,
+                    max_rr_ms: row.try_get(7)?,
+                    extreme_per_min: row.try_get(8)?,
+                })
             })
             .collect()
     }
@@ -651,13 +535,15 @@ where
             .await?;
         rows.iter()
             .map(|row| {
-                quality_run_from_columns((
-                    row.try_get(0)?,
-                    row.try_get(1)?,
-                    row.try_get(2)?,
-                    D::from_time(row.try_get(3)?)?,
-                    D::from_time(row.try_get(4)?)?,
-                ))
+                let stream: i64 = row.try_get(1)?;
+                let quality: String = row.try_get(2)?;
+                Ok(QualityRunRecord {
+                    patient_id: row.try_get(0)?,
+                    stream_id: stream as u64,
+                    quality: parse_quality(&quality)?,
+                    started_at: D::from_time(row.try_get(3)?)?,
+                    ended_at: D::from_time(row.try_get(4)?)?,
+                })
             })
             .collect()
     }
