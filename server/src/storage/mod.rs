@@ -172,52 +172,6 @@ pub struct StoredWatermark {
     pub stored_above: Vec<u64>,
 }
 
-/// Reads every committed watermark: `(gateway_id, epoch, stored_through)` rows.
-pub(crate) const WATERMARKS_SQL: &str =
-    "SELECT gateway_id, epoch, stored_through FROM ingest_watermarks";
-
-/// Reads the stored sequences above each watermark (or of epochs without one), in order:
-/// `(gateway_id, epoch, seq)` rows.
-pub(crate) const SEQUENCES_ABOVE_WATERMARKS_SQL: &str =
-    "SELECT d.gateway_id, d.epoch, d.seq FROM ingest_dedup d
-     LEFT JOIN ingest_watermarks w ON w.gateway_id = d.gateway_id AND w.epoch = d.epoch
-     WHERE w.stored_through IS NULL OR d.seq > w.stored_through
-     ORDER BY d.seq";
-
-/// Builds the watermarks from the rows of [`WATERMARKS_SQL`] and
-/// [`SEQUENCES_ABOVE_WATERMARKS_SQL`]; both backends read the same two queries.
-pub(crate) fn assemble_watermarks(
-    watermarks: Vec<(String, String, i64)>,
-    sequences_above: Vec<(String, String, i64)>,
-) -> Result<Vec<StoredWatermark>, StorageError> {
-    use crate::sinks::timescale::{parse_epoch, parse_gateway, to_u64};
-
-    let mut map: std::collections::BTreeMap<(String, String), (Option<u64>, Vec<u64>)> =
-        std::collections::BTreeMap::new();
-    for (gateway, epoch, through) in watermarks {
-        map.insert(
-            (gateway, epoch),
-            (Some(to_u64(through, "stored_through")?), vec![]),
-        );
-    }
-    for (gateway, epoch, seq) in sequences_above {
-        map.entry((gateway, epoch))
-            .or_default()
-            .1
-            .push(to_u64(seq, "sequence")?);
-    }
-    map.into_iter()
-        .map(|((gateway, epoch), (through, above))| {
-            Ok(StoredWatermark {
-                gateway: parse_gateway(&gateway)?,
-                epoch: parse_epoch(&epoch)?,
-                stored_through: through,
-                stored_above: above,
-            })
-        })
-        .collect()
-}
-
 /// A device loan with the consent facts ingest needs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoanRecord {
@@ -240,65 +194,6 @@ pub struct GatewayAllowList {
     pub patient_id: Option<PatientId>,
     /// Ordered by model, serial and BLE address.
     pub devices: Vec<AllowedDevice>,
-}
-
-/// Every registered gateway with its allowed devices at `$1` (the backend's time type), one row
-/// per device, or one row with NULL device columns for a gateway that has none:
-/// `(gateway_id, patient_id, model, serial, ble_address, device_user)`.
-pub(crate) const GATEWAY_ALLOW_LISTS_SQL: &str =
-    "SELECT g.id, g.patient_id, d.model, d.serial, d.ble_address,
-            CAST(l.device_user AS BIGINT)
-     FROM gateways g
-     LEFT JOIN patients p ON p.id = g.patient_id
-         AND p.consent_monitoring_at <= $1
-         AND (p.consent_monitoring_withdrawn_at IS NULL OR p.consent_monitoring_withdrawn_at > $1)
-     LEFT JOIN loans l ON l.patient_id = p.id
-         AND l.lent_from <= $1 AND (l.lent_until IS NULL OR l.lent_until > $1)
-     LEFT JOIN devices d ON d.id = l.device_id
-     ORDER BY g.id, d.id";
-
-/// One row of [`GATEWAY_ALLOW_LISTS_SQL`].
-pub(crate) type AllowListRow = (
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-);
-
-/// Groups the rows of [`GATEWAY_ALLOW_LISTS_SQL`] per gateway; both backends read that query.
-/// Devices are sorted here, so both backends give the same order whatever their collation.
-pub(crate) fn assemble_allow_lists(rows: Vec<AllowListRow>) -> Vec<GatewayAllowList> {
-    let mut lists: std::collections::BTreeMap<String, GatewayAllowList> =
-        std::collections::BTreeMap::new();
-    for (gateway_id, patient_id, model, serial, ble_address, device_user) in rows {
-        let list = lists
-            .entry(gateway_id.clone())
-            .or_insert_with(|| GatewayAllowList {
-                gateway_id,
-                patient_id,
-                devices: Vec::new(),
-            });
-        // `devices.model` is NOT NULL: no model means the gateway has no device.
-        if let Some(model) = model {
-            list.devices.push(AllowedDevice {
-                model,
-                serial,
-                ble_address,
-                device_user: device_user.and_then(|u| u8::try_from(u).ok()),
-            });
-        }
-    }
-    lists
-        .into_values()
-        .map(|mut list| {
-            list.devices.sort_by(|a, b| {
-                (&a.model, &a.serial, &a.ble_address).cmp(&(&b.model, &b.serial, &b.ble_address))
-            });
-            list
-        })
-        .collect()
 }
 
 /// A detected beat.
@@ -493,132 +388,6 @@ pub struct DeviceState {
     pub gateway_last_seen: Option<DateTime<Utc>>,
 }
 
-/// Upserts a rhythm episode; the key is `(patient_id, stream_id, kind, start_index,
-/// started_at)`. Binds: patient, stream, kind, start index, started_at, ended_at,
-/// signal_usable, max_rr_ms, extreme_per_min.
-pub(crate) const UPSERT_EPISODE_SQL: &str = "INSERT INTO rhythm_episodes
-     (patient_id, stream_id, kind, start_index, started_at, ended_at, signal_usable, max_rr_ms,
-      extreme_per_min)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-     ON CONFLICT (patient_id, stream_id, kind, start_index, started_at) DO UPDATE SET
-       ended_at = excluded.ended_at, signal_usable = excluded.signal_usable,
-       max_rr_ms = excluded.max_rr_ms, extreme_per_min = excluded.extreme_per_min";
-
-/// Upserts a quality run keyed by `(patient_id, stream_id, started_at)`. Binds: patient,
-/// stream, quality label, started_at, ended_at.
-pub(crate) const UPSERT_QUALITY_RUN_SQL: &str = "INSERT INTO ecg_quality_runs
-     (patient_id, stream_id, quality, started_at, ended_at) VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (patient_id, stream_id, started_at) DO UPDATE SET
-       quality = excluded.quality, ended_at = excluded.ended_at";
-
-/// Upserts a checkpoint, keeping the stored analysis state when the new one carries none.
-/// Binds: patient, stream, next_index, last_beat_index, updated_at, state_index, state_at,
-/// state.
-pub(crate) const UPSERT_CHECKPOINT_SQL: &str = "INSERT INTO dsp_checkpoints
-     (patient_id, stream_id, next_index, last_beat_index, updated_at, state_index, state_at, state)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-     ON CONFLICT (patient_id, stream_id) DO UPDATE SET
-       next_index = excluded.next_index, last_beat_index = excluded.last_beat_index,
-       updated_at = excluded.updated_at,
-       state_index = COALESCE(excluded.state_index, dsp_checkpoints.state_index),
-       state_at = COALESCE(excluded.state_at, dsp_checkpoints.state_at),
-       state = COALESCE(excluded.state, dsp_checkpoints.state)";
-
-/// Reads every checkpoint: `(patient, stream, next_index, last_beat_index, updated_at,
-/// state_index, state_at, state)` rows.
-pub(crate) const CHECKPOINTS_SQL: &str = "SELECT patient_id, stream_id, next_index,
-     last_beat_index, updated_at, state_index, state_at, state FROM dsp_checkpoints";
-
-/// Builds a checkpoint from the columns of [`CHECKPOINTS_SQL`] (times already decoded); both
-/// backends read the same query.
-pub(crate) fn checkpoint_from_row(
-    patient_id: String,
-    stream_id: i64,
-    next_index: i64,
-    last_beat_index: Option<i64>,
-    updated_at: DateTime<Utc>,
-    (state_index, state_at, state): (Option<i64>, Option<DateTime<Utc>>, Option<Vec<u8>>),
-) -> Result<Checkpoint, StorageError> {
-    use crate::sinks::timescale::to_u64;
-    let state = match (state_index, state_at, state) {
-        (Some(index), Some(at), Some(bytes)) => Some(AnalysisState {
-            index: to_u64(index, "sample index")?,
-            at,
-            bytes,
-        }),
-        _ => None,
-    };
-    Ok(Checkpoint {
-        patient_id,
-        stream_id: stream_id as u64,
-        next_index: to_u64(next_index, "sample index")?,
-        last_beat_index: last_beat_index
-            .map(|i| to_u64(i, "sample index"))
-            .transpose()?,
-        updated_at,
-        state,
-    })
-}
-
-/// Columns of [`EPISODES_SQL`], times already decoded by the backend.
-pub(crate) type EpisodeColumns = (
-    String,
-    i64,
-    String,
-    i64,
-    DateTime<Utc>,
-    Option<DateTime<Utc>>,
-    bool,
-    Option<f64>,
-    Option<f64>,
-);
-
-pub(crate) fn episode_from_columns(c: EpisodeColumns) -> Result<EpisodeRecord, StorageError> {
-    use crate::sinks::timescale::to_u64;
-    let (patient_id, stream, kind, start_index, started_at, ended_at, usable, max_rr, extreme) = c;
-    Ok(EpisodeRecord {
-        patient_id,
-        stream_id: stream as u64,
-        kind: EpisodeKind::parse(&kind)?,
-        start_index: to_u64(start_index, "sample index")?,
-        started_at,
-        ended_at,
-        signal_usable: usable,
-        max_rr_ms: max_rr,
-        extreme_per_min: extreme,
-    })
-}
-
-/// Columns of [`QUALITY_RUNS_SQL`], times already decoded by the backend.
-pub(crate) fn quality_run_from_columns(
-    (patient_id, stream, quality, started_at, ended_at): (
-        String,
-        i64,
-        String,
-        DateTime<Utc>,
-        DateTime<Utc>,
-    ),
-) -> Result<QualityRunRecord, StorageError> {
-    Ok(QualityRunRecord {
-        patient_id,
-        stream_id: stream as u64,
-        quality: parse_quality(&quality)?,
-        started_at,
-        ended_at,
-    })
-}
-
-/// A patient's episodes overlapping `[$2, $3)`, oldest first.
-pub(crate) const EPISODES_SQL: &str = "SELECT patient_id, stream_id, kind, start_index,
-     started_at, ended_at, signal_usable, max_rr_ms, extreme_per_min FROM rhythm_episodes
-     WHERE patient_id = $1 AND started_at < $3 AND (ended_at IS NULL OR ended_at > $2)
-     ORDER BY started_at, kind";
-
-/// A patient's quality runs overlapping `[$2, $3)`, oldest first.
-pub(crate) const QUALITY_RUNS_SQL: &str = "SELECT patient_id, stream_id, quality, started_at,
-     ended_at FROM ecg_quality_runs
-     WHERE patient_id = $1 AND started_at < $3 AND ended_at > $2 ORDER BY started_at";
-
 /// A series a trend can be drawn from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Series {
@@ -650,52 +419,6 @@ pub struct GatewayStats {
     pub last_seen: Option<DateTime<Utc>>,
     /// Server receive time minus the gateway's send time of its latest message, in milliseconds.
     pub clock_offset_ms: Option<i64>,
-}
-
-/// Rows `(gateway_id, received, stored, duplicates, dead_lettered)` of the ingest counters.
-pub(crate) type CountRow = (String, i64, i64, i64, i64);
-/// Rows `(gateway_id, reason, count)` of the dead letters.
-pub(crate) type DeadLetterRow = (String, String, i64);
-/// Rows `(gateway_id, last_seen, clock_offset_ms)` of the gateways' state.
-pub(crate) type GatewayStateRow = (String, Option<DateTime<Utc>>, Option<i64>);
-
-/// Merges the three per-gateway queries both backends run into one [`GatewayStats`] per gateway
-/// seen in any of them, ordered by gateway id.
-pub(crate) fn assemble_gateway_stats(
-    counts: Vec<CountRow>,
-    dead_letters: Vec<DeadLetterRow>,
-    states: Vec<GatewayStateRow>,
-) -> Vec<GatewayStats> {
-    use std::collections::BTreeMap;
-
-    fn entry(stats: &mut BTreeMap<String, GatewayStats>, gateway_id: String) -> &mut GatewayStats {
-        stats
-            .entry(gateway_id.clone())
-            .or_insert_with(|| GatewayStats {
-                gateway_id,
-                ..GatewayStats::default()
-            })
-    }
-
-    let mut stats = BTreeMap::new();
-    for (gateway_id, received, stored, duplicates, dead_lettered) in counts {
-        let e = entry(&mut stats, gateway_id);
-        e.received = received;
-        e.stored = stored;
-        e.duplicates = duplicates;
-        e.dead_lettered = dead_lettered;
-    }
-    for (gateway_id, reason, count) in dead_letters {
-        entry(&mut stats, gateway_id)
-            .dead_lettered_by_reason
-            .insert(reason, count);
-    }
-    for (gateway_id, last_seen, clock_offset_ms) in states {
-        let e = entry(&mut stats, gateway_id);
-        e.last_seen = last_seen;
-        e.clock_offset_ms = clock_offset_ms;
-    }
-    stats.into_values().collect()
 }
 
 /// Rows removed by one retention run.
@@ -979,33 +702,6 @@ pub async fn open(config: &StorageConfig) -> Result<Opened, StorageError> {
         }
     }
 }
-
-/// A patient's observations of one vital sign in a time range, oldest first, both backends:
-/// `$1` patient, `$2` LOINC, `$3..$4` range, `$5` limit.
-pub(crate) const OBSERVATIONS_OLDEST_FIRST_SQL: &str = "SELECT patient_id, device_id, loinc, value,
-     measured_at, device_time, received_at, time_flags FROM observations
-     WHERE patient_id = $1 AND loinc = $2 AND measured_at >= $3 AND measured_at < $4
-     ORDER BY measured_at LIMIT $5";
-
-/// As [`OBSERVATIONS_OLDEST_FIRST_SQL`], newest first.
-pub(crate) const OBSERVATIONS_NEWEST_FIRST_SQL: &str = "SELECT patient_id, device_id, loinc, value,
-     measured_at, device_time, received_at, time_flags FROM observations
-     WHERE patient_id = $1 AND loinc = $2 AND measured_at >= $3 AND measured_at < $4
-     ORDER BY measured_at DESC LIMIT $5";
-
-/// The device-state query both backends run (`$1` patient, `$2` instant). The latest status row of
-/// each device is found by `max(at)`; the gateway is the one that relayed it, or the patient's.
-pub(crate) const DEVICE_STATES_SQL: &str = "
-    SELECT l.device_id, d.model, s.battery_percent, s.at, COALESCE(s.gateway_id, gw.id),
-           g.online, g.last_seen
-    FROM loans l
-    JOIN devices d ON d.id = l.device_id
-    LEFT JOIN device_status s ON s.device_id = l.device_id
-        AND s.at = (SELECT max(at) FROM device_status WHERE device_id = l.device_id)
-    LEFT JOIN gateways gw ON gw.patient_id = l.patient_id
-    LEFT JOIN gateway_state g ON g.gateway_id = COALESCE(s.gateway_id, gw.id)
-    WHERE l.patient_id = $1 AND l.lent_from <= $2 AND (l.lent_until IS NULL OR l.lent_until > $2)
-    ORDER BY l.device_id";
 
 /// Runs one body on whichever pool an enum with `Postgres(PgPool)` and `Sqlite(SqlitePool)`
 /// variants holds (`on_pool!(Directory, self, |pool| …)`), for modules whose SQL is portable.
