@@ -177,7 +177,7 @@ pub async fn logout(
     user: CurrentUser,
     jar: CookieJar,
 ) -> (CookieJar, StatusCode) {
-    state.sessions.close(&user.token);
+    state.sessions.close(&user.token).await;
     (
         jar.remove(Cookie::build(COOKIE_NAME).path("/")),
         StatusCode::NO_CONTENT,

@@ -114,7 +114,8 @@ struct Journal {
 #[derive(Debug)]
 enum JournalWrite {
     Record(StoredSession),
-    Forget(String),
+    /// A session's hash, and who waits until its removal is written (a logout).
+    Forget(String, Option<tokio::sync::oneshot::Sender<()>>),
 }
 
 async fn write_journal(
@@ -122,12 +123,17 @@ async fn write_journal(
     mut writes: tokio::sync::mpsc::UnboundedReceiver<JournalWrite>,
 ) {
     while let Some(write) = writes.recv().await {
-        let (change, result) = match &write {
-            JournalWrite::Record(stored) => ("record", journal.record(stored).await),
-            JournalWrite::Forget(token_sha256) => ("forget", journal.forget(token_sha256).await),
+        let (change, result, done) = match write {
+            JournalWrite::Record(stored) => ("record", journal.record(&stored).await, None),
+            JournalWrite::Forget(token_sha256, done) => {
+                ("forget", journal.forget(&token_sha256).await, done)
+            }
         };
         if let Err(error) = result {
             tracing::warn!(%error, change, "Writing the session journal failed; a restart may not restore this change.");
+        }
+        if let Some(done) = done {
+            let _ = done.send(());
         }
     }
 }
@@ -225,7 +231,7 @@ impl SessionStore {
     }
 
     fn journal_forget(&self, key: &[u8; 32]) {
-        self.journal_write(JournalWrite::Forget(hex::encode(key)));
+        self.journal_write(JournalWrite::Forget(hex::encode(key), None));
     }
 
     fn journal_write(&self, write: JournalWrite) {
@@ -290,11 +296,17 @@ impl SessionStore {
         Ok(session.clone())
     }
 
-    /// Ends the session behind a cookie value (logout).
-    pub fn close(&self, token: &str) {
+    /// Ends the session behind a cookie value (logout). Returns once the journal no longer holds
+    /// it, so a crash right after a logout cannot bring the session back at the restart.
+    pub async fn close(&self, token: &str) {
         let key = digest(token);
         self.lock().remove(&key);
-        self.journal_forget(&key);
+        let (done, written) = tokio::sync::oneshot::channel();
+        self.journal_write(JournalWrite::Forget(hex::encode(key), Some(done)));
+        if self.journal.is_some() {
+            // The writer answers after the write, failed or not (a failure is logged there).
+            let _ = written.await;
+        }
     }
 }
 
@@ -346,15 +358,15 @@ mod tests {
         );
     }
 
-    #[test]
-    fn logout_closes_and_tokens_are_unguessable() {
+    #[tokio::test]
+    async fn logout_closes_and_tokens_are_unguessable() {
         let store = SessionStore::default();
         let t0 = Utc::now();
         let a = store.open(user(), true, "10.0.0.1".parse().unwrap(), t0);
         let b = store.open(user(), true, "10.0.0.1".parse().unwrap(), t0);
         assert_ne!(a, b);
         assert_eq!(a.len(), 43);
-        store.close(&a);
+        store.close(&a).await;
         assert!(store.touch(&a, t0).is_err());
         assert!(store.touch(&b, t0).is_ok());
     }
