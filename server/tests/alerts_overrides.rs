@@ -79,7 +79,7 @@ fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)
 }
 
-async fn start() -> (Stack, std::process::Child, TestGateway) {
+async fn start() -> (Stack, common::ServerProcess, TestGateway) {
     let stack = Stack::start().await;
     let server = stack.spawn_server_ready().await;
     let gateway = TestGateway::connect(&stack, "gw-p0002", Epoch::from_bytes([61; 16])).await;
@@ -251,7 +251,7 @@ async fn a_revocation_restores_the_default_also_after_a_restart() {
     let _ = server.wait();
 }
 
-async fn restart(stack: &Stack, mut server: std::process::Child) -> std::process::Child {
+async fn restart(stack: &Stack, mut server: common::ServerProcess) -> common::ServerProcess {
     server.kill().unwrap();
     let _ = server.wait();
     stack.spawn_server_ready().await

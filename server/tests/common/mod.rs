@@ -24,6 +24,32 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::watch;
 
+/// A server the test started: killed when dropped, so neither a test that ends without killing it
+/// nor a failing one leaves a server running.
+#[derive(Debug)]
+pub struct ServerProcess(Child);
+
+impl std::ops::Deref for ServerProcess {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ServerProcess {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        // Already gone when the test killed it itself.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The server's log line once its subscription is in place.
 const SUBSCRIBED: &str = "Subscribed to gateway uplinks.";
 
@@ -127,8 +153,8 @@ listen = "{http}"
         }
     }
 
-    /// Starts `mimamori-server serve` as a child process.
-    pub fn spawn_server(&self) -> Child {
+    /// Starts `mimamori-server serve` as a child process (killed when the handle is dropped).
+    pub fn spawn_server(&self) -> ServerProcess {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -141,11 +167,12 @@ listen = "{http}"
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
+            .map(ServerProcess)
             .expect("server binary starts")
     }
 
     /// Starts the server and waits until it has subscribed (as many times as it has started).
-    pub async fn spawn_server_ready(&self) -> Child {
+    pub async fn spawn_server_ready(&self) -> ServerProcess {
         let subscribed_before = self.server_log().matches(SUBSCRIBED).count();
         let child = self.spawn_server();
         mimamori_testkit::wait_until(Duration::from_secs(30), || async {
