@@ -89,6 +89,8 @@ try {
   await handover.goto(new URL(handoverHref, base).href);
   assert.match(await handover.content(), /佐藤 健一/); // the primary clinic's director
   assert.match(await handover.locator('.alert .title').textContent(), japanese);
+  // Earlier alerts' outcomes are worded too, not the stored state names.
+  assert.doesNotMatch(await handover.content(), /cleared_unacknowledged|>(raised|notified|acknowledged|escalated|resolved)</);
   await shot(handover, '06-handover');
   await handover.close();
 

@@ -39,6 +39,24 @@ pub enum AlertState {
 }
 
 impl AlertState {
+    /// The state as a clinician reads it, in `language`.
+    pub const fn label(self, language: Language) -> &'static str {
+        match (self, language) {
+            (Self::Raised, Language::Ja) => "発生",
+            (Self::Raised, Language::En) => "raised",
+            (Self::Notified, Language::Ja) => "通知済",
+            (Self::Notified, Language::En) => "notified",
+            (Self::Escalated, Language::Ja) => "エスカレート済",
+            (Self::Escalated, Language::En) => "escalated",
+            (Self::Acknowledged, Language::Ja) => "確認済",
+            (Self::Acknowledged, Language::En) => "acknowledged",
+            (Self::ClearedUnacknowledged, Language::Ja) => "解消（未確認）",
+            (Self::ClearedUnacknowledged, Language::En) => "cleared, unacknowledged",
+            (Self::Resolved, Language::Ja) => "解決済",
+            (Self::Resolved, Language::En) => "resolved",
+        }
+    }
+
     /// The text stored in the database.
     pub const fn as_str(self) -> &'static str {
         match self {

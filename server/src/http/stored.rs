@@ -631,7 +631,7 @@ impl<S: Storage, A: AlertStore + Clone + 'static> ClinicalData for StoredData<S,
                     raised_at: m.alert.raised_at,
                     severity: severity(m.alert.priority),
                     title: m.alert.title(language),
-                    outcome: m.alert.state.as_str().to_owned(),
+                    outcome: m.alert.state.label(language).to_owned(),
                 })
                 .collect()
         };
