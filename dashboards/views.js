@@ -245,7 +245,7 @@ async function limitsSection(patientId, canEdit) {
         el('td', null, `${r.override_min}–${r.override_max} ${unit}`),
       );
       const cell = el('td', o ? 'override' : null, now);
-      if (o) cell.append(el('div', 'override-by', `${o.set_by}: ${o.reason}（${t('until')} ${formatTime(o.expires_at)}）`));
+      if (o) cell.append(el('div', 'override-by', `${o.set_by_name ?? o.set_by}: ${o.reason}（${t('until')} ${formatTime(o.expires_at)}）`));
       tr.append(cell);
       table.append(tr);
     }

@@ -157,8 +157,12 @@ async fn a_doctors_override_spares_the_usual_spo2_but_not_a_lower_one() {
     let (_, _, body) = http(addr, "GET", SPO2_LIMITS, Some(&nurse), None).await;
     let set = &spo2_low(&body)["override_in_force"];
     assert_eq!(
-        (set["raise_value"].as_f64(), set["set_by"].as_str()),
-        (Some(86.0), Some("u-doctor"))
+        (
+            set["raise_value"].as_f64(),
+            set["set_by"].as_str(),
+            set["set_by_name"].as_str()
+        ),
+        (Some(86.0), Some("u-doctor"), Some("鈴木 一郎 (医師)"))
     );
 
     // 65 s at 88 % would raise under the default (< 90 % for 60 s); with the override it does

@@ -387,6 +387,8 @@ pub struct RuleOverride {
     pub clear_value: f64,
     /// The doctor who set it.
     pub set_by: UserId,
+    /// Their name, as the registry has it (absent if the account is gone).
+    pub set_by_name: Option<String>,
     /// Why.
     pub reason: String,
     /// When it was set.
@@ -435,6 +437,7 @@ impl PatientRuleLimits {
                         raise_value: o.raise_value,
                         clear_value: o.clear_value,
                         set_by: UserId(o.set_by.clone()),
+                        set_by_name: None,
                         reason: o.reason.clone(),
                         set_at: o.set_at,
                         expires_at: o.expires_at,

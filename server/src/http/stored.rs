@@ -115,7 +115,24 @@ impl<S: Storage, A: AlertStore + Clone + 'static> StoredData<S, A> {
         rule: &str,
     ) -> Result<PatientRuleLimits, DataError> {
         let t = self.alerts.thresholds(&id.0).await.map_err(service_error)?;
-        limits_of_rule(&t.rules, &t.overrides, rule)
+        let mut limits = limits_of_rule(&t.rules, &t.overrides, rule)?;
+        self.name_setters(std::slice::from_mut(&mut limits)).await?;
+        Ok(limits)
+    }
+
+    /// Fills in the names of the doctors who set the overrides in force.
+    async fn name_setters(&self, limits: &mut [PatientRuleLimits]) -> Result<(), DataError> {
+        for o in limits
+            .iter_mut()
+            .filter_map(|l| l.override_in_force.as_mut())
+        {
+            o.set_by_name = self
+                .directory
+                .user_name(&o.set_by.0)
+                .await
+                .map_err(storage_error)?;
+        }
+        Ok(())
     }
 
     fn mirrored(&self, id: &AlertId) -> Result<Mirrored, DataError> {
@@ -555,7 +572,9 @@ impl<S: Storage, A: AlertStore + Clone + 'static> ClinicalData for StoredData<S,
 
     async fn rule_limits(&self, id: &PatientId) -> Result<Vec<PatientRuleLimits>, DataError> {
         let t = self.alerts.thresholds(&id.0).await.map_err(service_error)?;
-        Ok(PatientRuleLimits::of_rules(&t.rules, &t.overrides))
+        let mut limits = PatientRuleLimits::of_rules(&t.rules, &t.overrides);
+        self.name_setters(&mut limits).await?;
+        Ok(limits)
     }
 
     async fn set_rule_override(

@@ -235,6 +235,16 @@ impl Directory {
         })
     }
 
+    /// A user's name, if the registry has the user.
+    pub async fn user_name(&self, user_id: &str) -> Result<Option<String>, StorageError> {
+        on_pool!(Directory, self, |pool| {
+            Ok(sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?)
+        })
+    }
+
     /// The account signing in with `login`, with the teams its user belongs to.
     pub async fn account_by_login(&self, login: &str) -> Result<Option<Account>, StorageError> {
         on_pool!(Directory, self, |pool| {
