@@ -1,7 +1,7 @@
 // Entry point: session, hash routing, the live feed, the high-priority banner.
 import { api, LiveFeed } from './api.js';
 import { t, setLang, currentLang } from './i18n.js';
-import { alertWording, el, patientIdentity } from './format.js';
+import { alertLine, el, patientIdentity } from './format.js';
 import { loginView, wardView, patientView, alertsView, handoverView } from './views.js';
 
 const main = document.getElementById('main');
@@ -48,7 +48,7 @@ function showBanner(alert) {
   banner.replaceChildren();
   banner.append(el('strong', null, `${t('high_banner')}: `));
   if (p) banner.append(patientIdentity(p));
-  banner.append(el('span', 'msg', `${alertWording(alert).title}: ${alertWording(alert).message}`));
+  banner.append(el('span', 'msg', alertLine(alert)));
   const open = el('a', 'button', t('open'));
   open.href = '#/alerts';
   const close = el('button', 'ghost', '×');

@@ -16,7 +16,7 @@ export function formatValue(kind, value) {
   return Number(value).toFixed(KINDS[kind]?.digits ?? 1);
 }
 
-const pad = (n) => String(n).padStart(2, '0');
+export const pad = (n) => String(n).padStart(2, '0');
 
 /** "3 min ago", "yesterday 07:12", "11/20 07:12" — in the viewer's local time. */
 export function formatAge(iso, now = Date.now()) {
@@ -78,4 +78,10 @@ export function patientIdentity(p, big = false) {
 /** An alert's title and summary in the current language (the server words it in each). */
 export function alertWording(alert) {
   return alert.wording?.[currentLang()] ?? { title: alert.rule, message: alert.message };
+}
+
+/** The alert on one line: "title: summary". */
+export function alertLine(alert) {
+  const { title, message } = alertWording(alert);
+  return `${title}: ${message}`;
 }

@@ -2,7 +2,7 @@
 import uPlot from './vendor/uplot/uPlot.esm.js';
 import { api, ApiError } from './api.js';
 import { t, currentLang } from './i18n.js';
-import { alertWording, el, formatAge, formatTime, formatValue, kindLabel, kindUnit, patientIdentity } from './format.js';
+import { alertLine, alertWording, el, formatAge, formatTime, formatValue, kindLabel, kindUnit, pad, patientIdentity } from './format.js';
 import { EcgStrip } from './ecg.js';
 
 const ARROWS = { up: '↑', down: '↓', flat: '→' };
@@ -117,7 +117,7 @@ function timeTicks(u, splits, axisIdx, space, incr) {
   return splits.map((seconds) => {
     const d = new Date(seconds * 1000);
     const day = `${d.getMonth() + 1}/${d.getDate()}`;
-    const hm = `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+    const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
     const label = incr >= 86400 ? day : day !== lastDay ? `${hm}\n${day}` : hm;
     lastDay = day;
     return label;
@@ -491,7 +491,7 @@ export async function handoverView(main, patientId) {
   box.append(facts, el('h2', null, t('patient_alerts')));
   const ul = el('ul', 'handover-alerts');
   for (const a of alerts.items) {
-    const li = el('li', `prio-${a.priority}`, `${formatTime(a.raised_at)} [${t(`priority_${a.priority}`)} · ${t(`state_${a.state}`)}] ${alertWording(a).title}: ${alertWording(a).message}`);
+    const li = el('li', `prio-${a.priority}`, `${formatTime(a.raised_at)} [${t(`priority_${a.priority}`)} · ${t(`state_${a.state}`)}] ${alertLine(a)}`);
     for (const tr of a.transitions.filter((x) => x.note)) li.append(el('div', 'note', `${formatTime(tr.at)} ${t(`state_${tr.state}`)}: ${tr.note}`));
     ul.append(li);
   }

@@ -271,8 +271,9 @@ impl<S: Storage> Committer<S> {
 impl<S> Committer<S> {
     /// Whether a loan miss in `messages` is worth reloading the book for.
     fn loan_book_may_be_stale(&mut self, messages: &[IngestMessage]) -> bool {
-        let mut first_miss = false;
+        let (mut any_miss, mut first_miss) = (false, false);
         for message in messages.iter().filter(|m| is_loan_miss(m)) {
+            any_miss = true;
             let remembered = self
                 .reloaded_for
                 .get(&message.gateway)
@@ -287,7 +288,6 @@ impl<S> Committer<S> {
             self.reloaded_for
                 .retain(|_, at| at.elapsed() < LOAN_MISS_MEMORY);
         }
-        let any_miss = messages.iter().any(is_loan_miss);
         first_miss || (any_miss && self.loans_loaded.elapsed() >= LOAN_REFRESH)
     }
 }

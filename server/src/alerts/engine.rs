@@ -358,7 +358,7 @@ impl Engine {
             ),
             Observation::Ecg(_) => {}
             Observation::DeviceError { device, code } => {
-                let key = format!("device_error/{}", device_name(*device));
+                let key = format!("device_error/{}", device.as_str());
                 if !state.rules.get(&key).is_some_and(|d| d.active) {
                     let d = state.rules.entry(key.clone()).or_default();
                     d.active = true;
@@ -378,7 +378,7 @@ impl Engine {
             }
             Observation::Battery { device, percent } => {
                 let t = &rules.technical;
-                let key = format!("battery_low/{}", device_name(*device));
+                let key = format!("battery_low/{}", device.as_str());
                 let edge = state.rules.entry(key.clone()).or_default().step(
                     at,
                     *percent <= t.battery_low_percent,
@@ -525,18 +525,6 @@ impl Engine {
 
 fn secs(s: u32) -> TimeDelta {
     TimeDelta::seconds(s.into())
-}
-
-/// The name used in alert keys and texts.
-pub fn device_name(d: DeviceKind) -> &'static str {
-    match d {
-        DeviceKind::Ecg => "ecg",
-        DeviceKind::Oximeter => "oximeter",
-        DeviceKind::BpCuff => "bp_cuff",
-        DeviceKind::Thermometer => "thermometer",
-        DeviceKind::Scale => "scale",
-        DeviceKind::Gateway => "gateway",
-    }
 }
 
 #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename the arguments
@@ -935,7 +923,7 @@ fn missed_keys(m: Measure) -> (String, String) {
 }
 
 fn technical_cause(state: &PatientState, device: DeviceKind) -> Option<String> {
-    let d = device_name(device);
+    let d = device.as_str();
     [
         "gateway_offline".to_owned(),
         format!("device_error/{d}"),
@@ -964,7 +952,7 @@ fn clear_missed(state: &mut PatientState, measure: Measure) -> Vec<Outcome> {
 fn clear_device_error(state: &mut PatientState, device: DeviceKind) -> Vec<Outcome> {
     force_clear(
         state,
-        &format!("device_error/{}", device_name(device)),
+        &format!("device_error/{}", device.as_str()),
         Category::Technical,
         Finding::DeviceError {
             device,
@@ -1057,7 +1045,7 @@ fn emit(
 }
 
 fn qualifiers(state: &PatientState, device: DeviceKind) -> Vec<String> {
-    let d = device_name(device);
+    let d = device.as_str();
     state
         .active
         .keys()

@@ -186,9 +186,7 @@ impl Finding {
             ),
         }
     }
-}
 
-impl Finding {
     /// A short title for a list or a page heading ("SpO₂ 低値", "low SpO₂").
     pub fn title(&self, language: Language) -> String {
         let ja = language == Language::Ja;
@@ -273,14 +271,10 @@ fn device_label(device: DeviceKind, language: Language) -> &'static str {
 fn cause_label(cause: &str, language: Language) -> String {
     let ja = language == Language::Ja;
     let (kind, device) = cause.split_once('/').unwrap_or((cause, ""));
-    let device = match device {
-        "ecg" => device_label(DeviceKind::Ecg, language),
-        "oximeter" => device_label(DeviceKind::Oximeter, language),
-        "bp_cuff" => device_label(DeviceKind::BpCuff, language),
-        "thermometer" => device_label(DeviceKind::Thermometer, language),
-        "scale" => device_label(DeviceKind::Scale, language),
-        _ => "",
-    };
+    let device = DeviceKind::ALL
+        .into_iter()
+        .find(|d| d.as_str() == device)
+        .map_or("", |d| device_label(d, language));
     match kind {
         "gateway_offline" if ja => "ゲートウェイ切断".into(),
         "gateway_offline" => "gateway offline".into(),

@@ -135,6 +135,30 @@ pub enum DeviceKind {
     Gateway,
 }
 
+impl DeviceKind {
+    /// Every kind.
+    pub const ALL: [Self; 6] = [
+        Self::Ecg,
+        Self::Oximeter,
+        Self::BpCuff,
+        Self::Thermometer,
+        Self::Scale,
+        Self::Gateway,
+    ];
+
+    /// The name alert keys use (`battery_low/oximeter` …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Ecg => "ecg",
+            Self::Oximeter => "oximeter",
+            Self::BpCuff => "bp_cuff",
+            Self::Thermometer => "thermometer",
+            Self::Scale => "scale",
+            Self::Gateway => "gateway",
+        }
+    }
+}
+
 /// Alarm priority in the spirit of IEC 60601-1-8.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
